@@ -1,0 +1,124 @@
+"""The booking entity: one logical actor per booking, hosted by booking shards.
+
+It serialises every command for its booking, answers reads from live state and keeps the
+ADR-023 rules: only the owner cancels, only confirmed bookings are cancelled, a repeated
+cancel returns the stored cancellation and writes nothing. The UPDATE's version check stays
+the guard against writers outside this actor (another replica, a restarted shard).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import asyncpg
+
+from actors.events import BookingCancelled
+from db import bookings as repo
+from db.pool import create_pool
+
+Reply = dict[str, Any]
+
+
+def error(code: str, message: str) -> Reply:
+    return {"error": code, "message": message}
+
+
+class BookingEntity:
+    def __init__(self, booking_id: uuid.UUID, state: dict[str, Any] | None, pool: asyncpg.Pool):
+        self.booking_id = booking_id
+        self.state = state
+        self.pool = pool
+
+    async def handle(self, command: str, payload: dict[str, Any]) -> Reply:
+        handler = getattr(self, f"on_{command}", None)
+        if handler is None:
+            raise ValueError(f"unknown booking command {command!r}")
+        return await handler(**payload)
+
+    def _visible_to(self, tenant_id: str) -> bool:
+        return self.state is not None and self.state["tenant_id"] == tenant_id
+
+    async def on_create(self, tenant_id: str, user_id: str, resource_id: str,
+                        confirmation_code: str, starts_at: datetime, ends_at: datetime) -> Reply:
+        if self.state is not None:
+            # A retried create (same id) returns what was created; anything else is a clash.
+            same = (self.state["tenant_id"], self.state["user_id"], self.state["resource_id"]) == (
+                tenant_id, user_id, resource_id)
+            return {"booking": self.state} if same else error("CONFLICT", "Booking id already exists")
+        async with self.pool.acquire() as conn:
+            self.state = await repo.insert_booking(
+                conn, booking_id=self.booking_id, tenant_id=tenant_id, user_id=user_id,
+                resource_id=resource_id, confirmation_code=confirmation_code,
+                starts_at=starts_at, ends_at=ends_at)
+        return {"booking": self.state}
+
+    async def on_get(self, tenant_id: str, user_id: str, role: str) -> Reply:
+        if not self._visible_to(tenant_id):
+            return error("NOT_FOUND", "Booking not found")
+        if role != "operator" and self.state["user_id"] != user_id:
+            return error("UNAUTHORIZED", "You do not own this booking")
+        return {"booking": self.state}
+
+    async def on_cancel(self, tenant_id: str, user_id: str, reason: str, notes: str | None) -> Reply:
+        if not self._visible_to(tenant_id):
+            return error("NOT_FOUND", "Booking not found")
+        state = self.state
+        if state["user_id"] != user_id:
+            return error("UNAUTHORIZED", "You do not own this booking")
+        if state["status"] == "cancelled":
+            return {"booking": state, "already_cancelled": True}
+        if state["status"] != "confirmed":
+            return error("INVALID_STATUS", f"Cannot cancel booking with status '{state['status']}'")
+
+        now = datetime.now(timezone.utc)
+        event = BookingCancelled(
+            booking_id=self.booking_id, tenant_id=tenant_id, user_id=user_id,
+            resource_id=state["resource_id"], confirmation_code=state["confirmation_code"],
+            cancelled_at=now, reason=reason, notes=notes, occurred_at=now,
+        ).model_dump(mode="json")
+        async with self.pool.acquire() as conn:
+            try:
+                self.state = await repo.cancel_booking(
+                    conn, booking_id=self.booking_id, expected_version=state["version"],
+                    cancelled_at=now, reason=reason, notes=notes, event=event)
+            except repo.VersionConflict:
+                self.state = await repo.fetch_booking(conn, self.booking_id)
+                return error("CONFLICT", "Booking was modified by another request. Please retry.")
+        return {"booking": self.state, "event_id": event["event_id"]}
+
+    async def on_complete(self, tenant_id: str) -> Reply:
+        if not self._visible_to(tenant_id):
+            return error("NOT_FOUND", "Booking not found")
+        if self.state["status"] == "completed":
+            return {"booking": self.state}
+        if self.state["status"] != "confirmed":
+            return error("INVALID_STATUS", f"Cannot complete booking with status '{self.state['status']}'")
+        async with self.pool.acquire() as conn:
+            try:
+                self.state = await repo.complete_booking(
+                    conn, booking_id=self.booking_id, expected_version=self.state["version"])
+            except repo.VersionConflict:
+                self.state = await repo.fetch_booking(conn, self.booking_id)
+                return error("CONFLICT", "Booking was modified by another request. Please retry.")
+        return {"booking": self.state}
+
+
+class BookingKind:
+    """Entity kind for booking shards: one connection pool per shard process."""
+
+    pool: asyncpg.Pool
+
+    async def open(self, config: dict[str, Any]) -> None:
+        self.pool = await create_pool(config["database_url"], min_size=1, max_size=8)
+
+    async def activate(self, entity_id: str) -> BookingEntity:
+        booking_id = uuid.UUID(entity_id)
+        return BookingEntity(booking_id, await repo.fetch_booking(self.pool, booking_id), self.pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+BOOKING_KIND = ("booking", "actors.booking:BookingKind")

@@ -1,0 +1,172 @@
+"""Virtual entity actors hosted by shard Ray actors (the Orleans grain / Akka sharding model).
+
+A Ray actor is an OS process (~89 MiB here), so one per vehicle or booking does not scale.
+Instead a fixed number of shard actors each host many entities. Per entity:
+  * activation on the first message (state loaded by the entity kind),
+  * a mailbox: its messages run one at a time, in arrival order (asyncio.Lock is FIFO),
+  * passivation after an idle period (state is already durable, so it is simply dropped).
+Entities on one shard run concurrently with each other. Callers address entities by id
+through ShardRouter and never see where an entity lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import ray
+
+log = logging.getLogger(__name__)
+
+
+class Entity(Protocol):
+    async def handle(self, command: str, payload: dict[str, Any]) -> Any: ...
+
+
+class EntityKind(Protocol):
+    """What a shard needs to host one kind of entity (bookings, vehicles, ...)."""
+
+    async def open(self, config: dict[str, Any]) -> None:
+        """Acquire shared resources (connection pools) once per shard process."""
+
+    async def activate(self, entity_id: str) -> Entity:
+        """Load one entity's state from durable storage."""
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class _Slot:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    entity: Entity | None = None
+    pending: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class EntityHost:
+    """Mailboxes, activation and passivation for the entities of one shard (no Ray here)."""
+
+    def __init__(self, kind: EntityKind, idle_seconds: float):
+        self.kind = kind
+        self.idle_seconds = idle_seconds
+        self._slots: dict[str, _Slot] = {}
+        self.activations = 0
+
+    async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
+        slot = self._slots.setdefault(entity_id, _Slot())
+        slot.pending += 1
+        try:
+            async with slot.lock:
+                if slot.entity is None:
+                    slot.entity = await self.kind.activate(entity_id)
+                    self.activations += 1
+                try:
+                    return await slot.entity.handle(command, payload)
+                except BaseException:
+                    # The live state may no longer match the database: reload on the next message.
+                    slot.entity = None
+                    raise
+        finally:
+            slot.pending -= 1
+            slot.last_used = time.monotonic()
+
+    def passivate_idle(self, now: float | None = None) -> int:
+        """Drop entities with no queued message that were idle for idle_seconds."""
+        now = time.monotonic() if now is None else now
+        idle = [
+            entity_id for entity_id, slot in self._slots.items()
+            if slot.pending == 0 and now - slot.last_used >= self.idle_seconds
+        ]
+        for entity_id in idle:
+            del self._slots[entity_id]
+        return len(idle)
+
+    @property
+    def active_count(self) -> int:
+        return sum(1 for s in self._slots.values() if s.entity is not None)
+
+
+def load_kind(kind_path: str) -> EntityKind:
+    """Instantiate an entity kind from 'module:ClassName'."""
+    module_name, _, class_name = kind_path.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+@ray.remote(max_restarts=-1, max_task_retries=3)
+class ShardActor:
+    """One Ray actor hosting many entities of one kind. Restarted by Ray if it dies;
+    its entities then re-activate from durable state on their next message."""
+
+    def __init__(self, kind_path: str, config: dict[str, Any], idle_seconds: float):
+        self._kind_path = kind_path
+        self._config = config
+        self._host = EntityHost(load_kind(kind_path), idle_seconds)
+        self._opened: asyncio.Task | None = None
+        self._passivator: asyncio.Task | None = None
+
+    async def _ready(self) -> None:
+        if self._opened is None:
+            self._opened = asyncio.ensure_future(self._host.kind.open(self._config))
+            self._passivator = asyncio.ensure_future(self._passivate_forever())
+        await asyncio.shield(self._opened)
+
+    async def _passivate_forever(self) -> None:
+        interval = max(0.05, min(self._host.idle_seconds / 2, 30.0))
+        while True:
+            await asyncio.sleep(interval)
+            self._host.passivate_idle()
+
+    async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
+        await self._ready()
+        return await self._host.ask(entity_id, command, payload)
+
+    async def stats(self) -> dict[str, Any]:
+        await self._ready()
+        return {"kind": self._kind_path, "active": self._host.active_count,
+                "activations": self._host.activations}
+
+
+def shard_index(entity_id: str, shard_count: int) -> int:
+    """Stable across processes and restarts (unlike hash(), which is salted per process)."""
+    digest = hashlib.blake2b(entity_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shard_count
+
+
+def shard_name(kind_name: str, index: int) -> str:
+    return f"{kind_name}-shard-{index}"
+
+
+def ensure_shards(
+    kind_name: str, kind_path: str, count: int, config: dict[str, Any], idle_seconds: float,
+    namespace: str,
+) -> list[ray.actor.ActorHandle]:
+    """Get or create the named, detached shard actors of one kind (safe to call from anywhere)."""
+    return [
+        ShardActor.options(
+            name=shard_name(kind_name, i), namespace=namespace, lifetime="detached",
+            get_if_exists=True, max_concurrency=1000,
+        ).remote(kind_path, config, idle_seconds)
+        for i in range(count)
+    ]
+
+
+class ShardRouter:
+    """Addresses entities by id: callers never see which shard hosts which entity."""
+
+    def __init__(self, shards: list[ray.actor.ActorHandle]):
+        self._shards = shards
+
+    def shard_for(self, entity_id: str) -> ray.actor.ActorHandle:
+        return self._shards[shard_index(entity_id, len(self._shards))]
+
+    async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
+        return await self.shard_for(entity_id).ask.remote(entity_id, command, payload)
+
+    @property
+    def shards(self) -> list[ray.actor.ActorHandle]:
+        return list(self._shards)

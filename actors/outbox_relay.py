@@ -1,0 +1,211 @@
+"""Outbox relay: drains booking_outbox to Kafka (the Watermill forwarder pattern).
+
+Each batch is claimed with FOR UPDATE SKIP LOCKED inside a transaction that stays open until
+the broker has acknowledged (acks=all) and the rows are marked processed, so several relays
+never publish the same row in the normal case. A relay killed mid-batch leaves its rows
+unprocessed; they are published again and consumers drop the duplicate by event id.
+
+Failures are split in two: a broker that cannot be reached (a retriable Kafka error) is an
+outage, so the relay backs off and the rows keep their retry budget; an error specific to a
+message (too large, rejected) counts against that row, and after MAX_PUBLISH_ATTEMPTS the row
+moves to the dead-letter table. Relays wake on LISTEN/NOTIFY and poll as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import asyncpg
+import ray
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from cluster import metrics
+from cluster.settings import BOOKING_EVENTS_TOPIC
+from db import outbox
+from db.pool import connect, create_pool
+
+log = logging.getLogger(__name__)
+
+MAX_OUTAGE_BACKOFF_SECONDS = 5.0
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A broker-level problem (not reachable, timed out, no leader) rather than a bad message."""
+    return isinstance(exc, asyncio.TimeoutError) or (
+        isinstance(exc, KafkaError) and getattr(exc, "retriable", False))
+
+
+def kafka_record(entry: outbox.OutboxEntry) -> dict[str, Any]:
+    """The Kafka message of an outbox row: key = booking id, headers carry the stored event id."""
+    return {
+        "key": entry.booking_id.encode(),
+        "value": json.dumps(entry.payload, separators=(",", ":")).encode(),
+        "headers": [("event_type", entry.event_type.encode()), ("event_id", entry.event_id.encode())],
+    }
+
+
+class OutboxRelay:
+    """The relay loop, independent of Ray so it can be driven directly in tests."""
+
+    def __init__(self, database_url: str, bootstrap_servers: str, *, batch_size: int = 100,
+                 poll_seconds: float = 1.0, publish_timeout: float = 10.0,
+                 max_request_size: int = 1_048_576):
+        self.database_url = database_url
+        self.bootstrap_servers = bootstrap_servers
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.publish_timeout = publish_timeout
+        self.max_request_size = max_request_size
+        self.published = 0
+        self.dead_lettered = 0
+        self._wake = asyncio.Event()
+        self._pool: asyncpg.Pool | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._outage_backoff = 0.0
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=1,
+                request_timeout_ms=int(self.publish_timeout * 1000),
+                max_request_size=self.max_request_size)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _reset_producer(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            try:
+                await asyncio.wait_for(producer.stop(), 5)
+            except Exception:  # a broken producer may not stop cleanly; it is discarded anyway
+                log.debug("producer stop failed", exc_info=True)
+
+    async def _publish(self, entries: list[outbox.OutboxEntry]) -> list[BaseException | None]:
+        """Send a batch and wait for the broker's acks; one outcome (None = acked) per entry."""
+        try:
+            producer = await self._ensure_producer()
+        except Exception as exc:
+            return [exc] * len(entries)
+        outcomes: list[BaseException | None] = [None] * len(entries)
+        pending: dict[asyncio.Future, int] = {}
+        for i, entry in enumerate(entries):
+            try:
+                pending[await producer.send(BOOKING_EVENTS_TOPIC, **kafka_record(entry))] = i
+            except Exception as exc:  # rejected before sending, e.g. too large, or no metadata
+                outcomes[i] = exc
+        if pending:
+            done, not_done = await asyncio.wait(pending, timeout=self.publish_timeout)
+            for fut in done:
+                outcomes[pending[fut]] = fut.exception()
+            for fut in not_done:
+                fut.cancel()
+                outcomes[pending[fut]] = asyncio.TimeoutError("no ack from the broker in time")
+        return outcomes
+
+    async def drain_once(self) -> int:
+        """Publish one batch; returns how many rows it settled (published or failed)."""
+        if self._pool is None:
+            self._pool = await create_pool(self.database_url, min_size=1, max_size=2)
+        async with self._pool.acquire() as conn, conn.transaction():
+            entries = await outbox.claim_batch(conn, self.batch_size)
+            if not entries:
+                return 0
+            outcomes = await self._publish(entries)
+            done = [e.id for e, err in zip(entries, outcomes) if err is None]
+            await outbox.mark_processed(conn, done)
+            for entry, err in zip(entries, outcomes):
+                if err is None:
+                    metrics.OUTBOX_PUBLISHED.labels("success").inc()
+                    metrics.OUTBOX_RETRY_COUNT.observe(entry.retry_count)
+                    continue
+                metrics.OUTBOX_PUBLISHED.labels("error").inc()
+                if is_outage(err):
+                    continue  # the row keeps its budget; the relay backs off below
+                if await outbox.record_failure(conn, entry, repr(err)):
+                    self.dead_lettered += 1
+                    log.error("event %s moved to dead-letter table: %r", entry.event_id, err)
+        self.published += len(done)
+        if any(err is not None and is_outage(err) for err in outcomes):
+            await self._reset_producer()
+            self._outage_backoff = min(MAX_OUTAGE_BACKOFF_SECONDS, max(0.2, self._outage_backoff * 2))
+            log.warning("broker unavailable; relay backs off %.1fs", self._outage_backoff)
+            await asyncio.sleep(self._outage_backoff)
+        else:
+            self._outage_backoff = 0.0
+        return len(entries)
+
+    async def _listen_forever(self) -> None:
+        """Keep a LISTEN connection open (reconnecting after database restarts)."""
+        while True:
+            try:
+                conn = await connect(self.database_url)
+                try:
+                    await conn.add_listener(outbox.NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                    self._wake.set()  # catch up on anything committed while not listening
+                    while not conn.is_closed():
+                        await asyncio.sleep(1)
+                finally:
+                    await conn.close()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("outbox LISTEN connection lost: %r", exc)
+                await asyncio.sleep(1)
+
+    async def run(self) -> None:
+        listener = asyncio.ensure_future(self._listen_forever())
+        try:
+            while True:
+                try:
+                    settled = await self.drain_once()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("outbox drain failed (database): %r", exc)
+                    await asyncio.sleep(1)
+                    continue
+                if settled >= self.batch_size:
+                    continue  # more may be waiting
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            listener.cancel()
+            await self._reset_producer()
+            if self._pool is not None:
+                await self._pool.close()
+
+
+@ray.remote(max_restarts=-1)
+class OutboxRelayActor:
+    """A relay as a Ray actor: restarted by Ray if it dies; starts draining at construction."""
+
+    def __init__(self, database_url: str, bootstrap_servers: str, batch_size: int, poll_seconds: float):
+        self.relay = OutboxRelay(database_url, bootstrap_servers, batch_size=batch_size,
+                                 poll_seconds=poll_seconds)
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self.relay.run())
+
+    async def stats(self) -> dict[str, Any]:
+        return {"published": self.relay.published, "dead_lettered": self.relay.dead_lettered,
+                "running": self._task is not None and not self._task.done()}
+
+    async def broker_reachable(self) -> bool:
+        """True when the relay's producer can fetch cluster metadata right now."""
+        try:
+            producer = await asyncio.wait_for(self.relay._ensure_producer(), 3)
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 3)
+            return True
+        except Exception:
+            await self.relay._reset_producer()
+            return False

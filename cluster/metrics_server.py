@@ -1,0 +1,42 @@
+"""The scrape endpoint: counters from every process (multiprocess mode) plus outbox gauges
+read from PostgreSQL at scrape time."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from cluster.metrics import OUTBOX_GAUGES
+from db.outbox import outbox_stats
+
+
+class OutboxGaugeCollector:
+    """Queries the outbox on the launcher's event loop whenever Prometheus scrapes."""
+
+    def __init__(self, pool, loop: asyncio.AbstractEventLoop):
+        self.pool = pool
+        self.loop = loop
+
+    def collect(self):
+        try:
+            stats = asyncio.run_coroutine_threadsafe(outbox_stats(self.pool), self.loop).result(5)
+        except Exception:
+            return  # database down: the gauges are absent rather than wrong
+        values = {"booking_outbox_size": stats.size,
+                  "booking_outbox_processing_lag_seconds": stats.lag_seconds,
+                  "booking_outbox_dlq_size": stats.dlq_size}
+        for name, help_text in OUTBOX_GAUGES.items():
+            gauge = GaugeMetricFamily(name, help_text)
+            gauge.add_metric([], values[name])
+            yield gauge
+
+
+def start_metrics_server(port: int, multiproc_dir: Path, pool, loop) -> None:
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(multiproc_dir))
+    registry.register(OutboxGaugeCollector(pool, loop))
+    start_http_server(port, addr="127.0.0.1", registry=registry)

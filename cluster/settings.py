@@ -1,0 +1,75 @@
+"""Stack settings: read once from the environment at the edge, then passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+RAY_NAMESPACE = "fleetray"
+BOOKING_EVENTS_TOPIC = "booking-events"
+
+
+class AuthSettings(BaseModel):
+    """How bearer tokens are checked: HS256 with a shared secret, or RS256 against a JWKS URL."""
+
+    algorithm: str = "HS256"
+    secret: str | None = None
+    jwks_url: str | None = None
+    audience: str = "fleetray"
+    issuer: str = "fleetray-local"
+
+
+class StackSettings(BaseModel):
+    """Everything the launcher, the Serve apps and the actors need to know about their world."""
+
+    state_dir: Path = Path(".fleetray")
+    database_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    ray_address: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    metrics_port: int = 9464
+    dashboard_port: int = 8265
+    booking_shards: int = 2
+    outbox_relays: int = 2
+    entity_idle_seconds: float = 300.0
+    relay_poll_seconds: float = 1.0
+    relay_batch_size: int = 100
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "StackSettings":
+        env = dict(os.environ if env is None else env)
+        state_dir = Path(env.get("FLEETRAY_STATE_DIR", ".fleetray")).resolve()
+        auth = AuthSettings(
+            algorithm="RS256" if env.get("FLEETRAY_JWKS_URL") else "HS256",
+            jwks_url=env.get("FLEETRAY_JWKS_URL"),
+            audience=env.get("FLEETRAY_JWT_AUDIENCE", "fleetray"),
+            issuer=env.get("FLEETRAY_JWT_ISSUER", "fleetray-local"),
+        )
+        if auth.algorithm == "HS256":
+            auth.secret = env.get("FLEETRAY_JWT_SECRET") or local_jwt_secret(state_dir)
+        return cls(
+            state_dir=state_dir,
+            database_url=env.get("DATABASE_URL") or None,
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            ray_address=env.get("RAY_ADDRESS") or None,
+            http_port=int(env.get("FLEETRAY_HTTP_PORT", "8000")),
+            metrics_port=int(env.get("FLEETRAY_METRICS_PORT", "9464")),
+            booking_shards=int(env.get("FLEETRAY_BOOKING_SHARDS", "2")),
+            outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
+            auth=auth,
+        )
+
+
+def local_jwt_secret(state_dir: Path) -> str:
+    """The HS256 secret of this checkout's local stack, created on first use (mode 0600)."""
+    path = state_dir / "jwt_secret"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,153 @@
+"""The local stack: PostgreSQL, broker, Ray, actors and Serve apps, started and stopped as one.
+
+`fleetray run` (and `make run`) use it in the foreground; tests use it as a fixture.
+External services are used when their URL is set (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS,
+RAY_ADDRESS); otherwise embedded ones start in the state directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import serve
+
+from cluster.broker import EmbeddedBroker, ensure_topics
+from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE, StackSettings
+from cluster.topology import booking_router, ensure_consumers, ensure_relays
+from db.embedded import ensure_database, start_embedded_postgres
+from db.migrate import apply_migrations
+from db.pool import create_pool
+
+log = logging.getLogger(__name__)
+
+TOPICS = {BOOKING_EVENTS_TOPIC: 6, "vehicle-alerts": 6}
+SUPERVISE_SECONDS = 2.0
+
+
+class LocalStack:
+    def __init__(self, settings: StackSettings):
+        self.settings = settings
+        self.postgres = None
+        self.broker: EmbeddedBroker | None = None
+        self.pool = None
+        self.relays: list = []
+        self.consumers: list = []
+        self._ray_started_here = False
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.http_host}:{self.settings.http_port}"
+
+    async def start_data_services(self) -> None:
+        """PostgreSQL (migrated) and the broker (with topics)."""
+        s = self.settings
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        if s.database_url is None:
+            self.postgres = start_embedded_postgres(s.state_dir)
+            s.database_url = await ensure_database(self.postgres.get_uri())
+        applied = await apply_migrations(s.database_url)
+        if applied:
+            log.info("applied migrations %s", applied)
+        if s.kafka_bootstrap_servers is None:
+            self.broker = EmbeddedBroker(log_path=s.state_dir / "broker.log")
+            s.kafka_bootstrap_servers = self.broker.start()
+        await ensure_topics(s.kafka_bootstrap_servers, TOPICS)
+        self.pool = await create_pool(s.database_url, min_size=1, max_size=2)
+
+    def start_ray(self) -> None:
+        s = self.settings
+        multiproc = s.state_dir / "prometheus"
+        shutil.rmtree(multiproc, ignore_errors=True)
+        multiproc.mkdir(parents=True)
+        # Set before Ray starts so every worker process (actors, Serve replicas) inherits it.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
+        if not ray.is_initialized():
+            ray.init(address=s.ray_address, namespace=RAY_NAMESPACE,
+                     include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=s.dashboard_port,
+                     runtime_env={"env_vars": {"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}},
+                     log_to_driver=False)
+            self._ray_started_here = True
+
+    async def start_actors(self) -> None:
+        booking_router(self.settings)
+        self.relays = ensure_relays(self.settings)
+        self.consumers = ensure_consumers(self.settings)
+        await self.supervise_once()
+
+    async def supervise_once(self) -> None:
+        """(Re)start the loops of relays and consumers; a no-op for loops already running.
+        Ray restarts a dead actor's process; this call resumes its work."""
+        await asyncio.gather(*(a.start.remote() for a in self.relays + self.consumers))
+
+    def start_serve(self) -> None:
+        from serve_apps.app import build_bookings_app, build_noop_app
+
+        s = self.settings
+        serve.start(http_options={"host": s.http_host, "port": s.http_port})
+        serve.run(build_noop_app(), name="noop", route_prefix="/noop", blocking=False)
+        serve.run(build_bookings_app(s.model_dump(mode="json")), name="bookings", route_prefix="/",
+                  blocking=False)
+
+    def start_metrics(self) -> None:
+        from cluster.metrics_server import start_metrics_server
+
+        start_metrics_server(self.settings.metrics_port, self.settings.state_dir / "prometheus",
+                             self.pool, asyncio.get_running_loop())
+
+    async def start(self, *, with_metrics: bool = True) -> None:
+        await self.start_data_services()
+        self.start_ray()
+        await self.start_actors()
+        self.start_serve()
+        if with_metrics:
+            self.start_metrics()
+        self.write_stack_file()
+
+    def urls(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "api_url": self.api_url,
+            "database_url": s.database_url,
+            "kafka_bootstrap_servers": s.kafka_bootstrap_servers,
+            "ray_dashboard_url": f"http://127.0.0.1:{s.dashboard_port}",
+            "metrics_url": f"http://127.0.0.1:{s.metrics_port}/metrics",
+        }
+
+    def write_stack_file(self) -> Path:
+        path = self.settings.state_dir / "stack.json"
+        path.write_text(json.dumps(self.urls(), indent=2))
+        return path
+
+    async def stop(self) -> None:
+        if ray.is_initialized():
+            try:
+                serve.shutdown()
+            except Exception:
+                log.warning("serve shutdown failed", exc_info=True)
+            for name in _our_actor_names():
+                try:
+                    ray.kill(ray.get_actor(name, namespace=RAY_NAMESPACE))
+                except ValueError:
+                    pass
+            if self._ray_started_here:
+                ray.shutdown()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres._cleanup()  # stops the embedded server (its documented atexit path)
+
+
+def _our_actor_names() -> list[str]:
+    from ray.util.state import list_actors
+
+    return [a.name for a in list_actors(filters=[("state", "=", "ALIVE")])
+            if a.name and a.ray_namespace == RAY_NAMESPACE]

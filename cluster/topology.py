@@ -1,0 +1,60 @@
+"""The named Ray actors of the booking half: shards, outbox relays, consumers.
+
+Names are fixed so any process (launcher, Serve replica, CLI, test) can find them; all are
+detached and restartable, created with get_if_exists so starting twice is harmless.
+"""
+
+from __future__ import annotations
+
+import ray
+
+from actors.booking import BOOKING_KIND
+from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
+from actors.entity_runtime import ShardRouter, ensure_shards
+from actors.outbox_relay import OutboxRelayActor
+from cluster.settings import RAY_NAMESPACE, StackSettings
+
+
+def relay_name(index: int) -> str:
+    return f"outbox-relay-{index}"
+
+
+def consumer_name(name: str) -> str:
+    return f"consumer-{name}"
+
+
+def booking_router(settings: StackSettings) -> ShardRouter:
+    kind_name, kind_path = BOOKING_KIND
+    return ShardRouter(ensure_shards(
+        kind_name, kind_path, settings.booking_shards, {"database_url": settings.database_url},
+        settings.entity_idle_seconds, RAY_NAMESPACE))
+
+
+def ensure_relays(settings: StackSettings) -> list[ray.actor.ActorHandle]:
+    return [
+        OutboxRelayActor.options(
+            name=relay_name(i), namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
+        ).remote(settings.database_url, settings.kafka_bootstrap_servers,
+                 settings.relay_batch_size, settings.relay_poll_seconds)
+        for i in range(settings.outbox_relays)
+    ]
+
+
+def ensure_consumers(settings: StackSettings) -> list[ray.actor.ActorHandle]:
+    return [
+        BookingEventConsumerActor.options(
+            name=consumer_name(name), namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
+        ).remote(name, settings.database_url, settings.kafka_bootstrap_servers)
+        for name in CONSUMER_EFFECTS
+    ]
+
+
+def find_relays(settings: StackSettings) -> list[ray.actor.ActorHandle]:
+    """The relays that exist now (none when the stack's launcher did not start them)."""
+    found = []
+    for i in range(settings.outbox_relays):
+        try:
+            found.append(ray.get_actor(relay_name(i), namespace=RAY_NAMESPACE))
+        except ValueError:
+            pass
+    return found

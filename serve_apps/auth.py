@@ -1,0 +1,67 @@
+"""Bearer-token authentication: HS256 with a local secret, or RS256 keys from a JWKS URL."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+
+from cluster.settings import AuthSettings
+
+Role = Literal["user", "operator"]
+ROLES: tuple[str, ...] = ("user", "operator")
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    tenant_id: str
+    role: str
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, badly signed, expired or meant for someone else."""
+
+
+class TokenVerifier:
+    def __init__(self, auth: AuthSettings):
+        self.auth = auth
+        if auth.algorithm == "RS256":
+            if not auth.jwks_url:
+                raise ValueError("RS256 needs a JWKS URL")
+            self._jwks = jwt.PyJWKClient(auth.jwks_url, cache_keys=True)
+        elif not auth.secret:
+            raise ValueError("HS256 needs a secret")
+
+    def verify(self, token: str) -> Principal:
+        try:
+            if self.auth.algorithm == "RS256":
+                key = self._jwks.get_signing_key_from_jwt(token).key
+            else:
+                key = self.auth.secret
+            # Only the configured algorithm is accepted: 'none' and algorithm swaps fail here.
+            claims = jwt.decode(
+                token, key, algorithms=[self.auth.algorithm], audience=self.auth.audience,
+                issuer=self.auth.issuer, options={"require": ["exp", "sub", "aud"]})
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        role = claims.get("role", "user")
+        if role not in ROLES:
+            raise InvalidToken(f"unknown role {role!r}")
+        return Principal(str(claims["sub"]), str(claims.get("tenant", DEFAULT_TENANT)), role)
+
+
+def issue_token(auth: AuthSettings, user_id: str, tenant_id: str = DEFAULT_TENANT,
+                role: str = "user", ttl_seconds: int = 24 * 3600) -> str:
+    """Sign a local HS256 token the running stack accepts (identity providers sign RS256 ones)."""
+    if auth.algorithm != "HS256" or not auth.secret:
+        raise ValueError("tokens can only be issued locally in HS256 mode")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+    now = int(time.time())
+    claims = {"sub": user_id, "tenant": tenant_id, "role": role, "aud": auth.audience,
+              "iss": auth.issuer, "iat": now, "exp": now + ttl_seconds}
+    return jwt.encode(claims, auth.secret, algorithm="HS256")

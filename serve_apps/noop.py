@@ -1,0 +1,13 @@
+"""A do-nothing Serve endpoint: the baseline the benchmarks compare real endpoints with."""
+
+from __future__ import annotations
+
+from ray import serve
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+
+@serve.deployment(max_ongoing_requests=256)
+class NoopApi:
+    async def __call__(self, request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
