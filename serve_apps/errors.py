@@ -42,6 +42,8 @@ def validation_error(exc: RequestValidationError) -> ApiError:
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
     if first.get("type") == "json_invalid":
         return ApiError("INVALID_REQUEST", "Request body is not valid JSON")
+    if tuple(first.get("loc", ())) == ("body",) and first.get("type") == "model_attributes_type":
+        return ApiError("INVALID_REQUEST", "Request body must be a JSON object (Content-Type: application/json)")
     field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "path", "query"))
     if field == "reason":
         return ApiError("INVALID_REASON", "reason must be one of: " + ", ".join(CANCELLATION_REASONS))
