@@ -1,0 +1,141 @@
+"""Shared fixtures: real PostgreSQL (embedded, restartable), a real broker, a real local Ray
+running the whole stack. Session-scoped because each takes seconds to start."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from cluster.broker import EmbeddedBroker, ensure_topics, free_port
+from cluster.settings import AuthSettings, StackSettings
+from cluster.stack import TOPICS
+from db.embedded import ensure_database, start_embedded_postgres
+from db.migrate import apply_migrations
+from db.pool import create_pool
+from serve_apps.auth import issue_token
+
+TEST_SECRET = "test-secret-not-for-production"
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fleetray-state")
+
+
+@pytest.fixture(scope="session")
+def embedded_postgres(state_dir):
+    """An embedded server the fault tests may restart; stopped at the end of the session."""
+    server = start_embedded_postgres(state_dir)
+    yield server
+    server._cleanup()
+
+
+@pytest.fixture(scope="session")
+async def database_url(embedded_postgres) -> str:
+    dsn = await ensure_database(embedded_postgres.get_uri(), f"fleetray_test_{uuid.uuid4().hex[:8]}")
+    await apply_migrations(dsn)
+    return dsn
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url):
+    pool = await create_pool(database_url, min_size=1, max_size=5)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def broker():
+    broker = EmbeddedBroker()
+    broker.start()
+    await ensure_topics(broker.bootstrap_servers, TOPICS)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_settings() -> AuthSettings:
+    return AuthSettings(algorithm="HS256", secret=TEST_SECRET)
+
+
+@pytest.fixture(scope="session")
+async def stack(state_dir, database_url, broker, auth_settings):
+    """The whole stack (Ray, actors, Serve) on the session's database and broker."""
+    from cluster.stack import LocalStack
+
+    settings = StackSettings(
+        state_dir=state_dir, database_url=database_url,
+        kafka_bootstrap_servers=broker.bootstrap_servers, http_port=free_port(),
+        metrics_port=free_port(), dashboard_port=free_port(), relay_poll_seconds=0.5,
+        auth=auth_settings)
+    stack = LocalStack(settings)
+    await stack.start()
+    yield stack
+    await stack.stop()
+
+
+def token_for(auth: AuthSettings, user: str, tenant: str = "default", role: str = "user") -> str:
+    return issue_token(auth, user, tenant, role)
+
+
+@pytest.fixture
+def make_client(stack, auth_settings):
+    """make_client(user, tenant=..., role=...) -> an httpx.AsyncClient authenticated as them."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(user: str = "alice", tenant: str = "default", role: str = "user") -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            base_url=stack.api_url, timeout=30,
+            headers={"Authorization": f"Bearer {token_for(auth_settings, user, tenant, role)}"})
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        # closing is async; httpx closes idle connections when the object is collected
+        pass
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def create_booking(client: httpx.AsyncClient, resource_id: str | None = None) -> dict:
+    response = await client.post("/v1/bookings", json={
+        "resource_id": resource_id or unique("car"),
+        "starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-03T10:00:00Z"})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
+    """Poll an async predicate until it returns a truthy value; fail with the last value."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    value = None
+    while asyncio.get_running_loop().time() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+
+
+async def consumed_counts(conn: asyncpg.Pool, event_ids: list[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT consumer, count(*) AS n FROM processed_events WHERE event_id = ANY($1::uuid[]) GROUP BY 1",
+        event_ids)
+    return {r["consumer"]: r["n"] for r in rows}
+
+
+def pg_restart(server) -> None:
+    """Restart the embedded server in place (fast shutdown drops every connection)."""
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)

@@ -1,0 +1,47 @@
+"""Token checks: every way a token can be wrong is a 401-class InvalidToken."""
+
+import time
+
+import jwt
+import pytest
+
+from cluster.settings import AuthSettings
+from serve_apps.auth import InvalidToken, TokenVerifier, issue_token
+
+AUTH = AuthSettings(algorithm="HS256", secret="s3cret-s3cret-s3cret-s3cret-s3cret")
+
+
+def claims(**overrides):
+    now = int(time.time())
+    base = {"sub": "alice", "tenant": "t1", "role": "user", "aud": AUTH.audience,
+            "iss": AUTH.issuer, "iat": now, "exp": now + 60}
+    base.update(overrides)
+    return base
+
+
+def test_issued_token_verifies_to_its_principal():
+    principal = TokenVerifier(AUTH).verify(issue_token(AUTH, "alice", "t1", "operator"))
+    assert (principal.user_id, principal.tenant_id, principal.role) == ("alice", "t1", "operator")
+
+
+@pytest.mark.parametrize("token", [
+    jwt.encode(claims(), "wrong-secret", algorithm="HS256"),
+    jwt.encode(claims(exp=int(time.time()) - 10), "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
+    jwt.encode(claims(aud="someone-else"), "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
+    jwt.encode(claims(iss="evil"), "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
+    jwt.encode(claims(), None, algorithm="none"),
+    jwt.encode(claims(role="admin"), "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
+    jwt.encode({k: v for k, v in claims().items() if k != "exp"}, "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
+    "not-a-jwt",
+], ids=["bad-signature", "expired", "wrong-audience", "wrong-issuer", "alg-none", "unknown-role",
+        "no-expiry", "garbage"])
+def test_bad_tokens_are_refused(token):
+    with pytest.raises(InvalidToken):
+        TokenVerifier(AUTH).verify(token)
+
+
+def test_rs256_mode_requires_jwks_and_refuses_local_issuing():
+    with pytest.raises(ValueError):
+        TokenVerifier(AuthSettings(algorithm="RS256"))
+    with pytest.raises(ValueError):
+        issue_token(AuthSettings(algorithm="RS256", jwks_url="http://127.0.0.1:1/jwks"), "alice")
