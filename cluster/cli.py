@@ -39,11 +39,7 @@ async def _run(settings: StackSettings) -> None:
             print(f"  {key:26} {value}", flush=True)
         print("Get a token with: .venv/bin/fleetray token --user alice    (Ctrl-C stops everything)",
               flush=True)
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), 2.0)
-            except asyncio.TimeoutError:
-                await stack.supervise_once()
+        await stop.wait()
     finally:
         print("stopping fleetray ...", flush=True)
         await stack.stop()

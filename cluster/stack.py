@@ -40,6 +40,7 @@ class LocalStack:
         self.relays: list = []
         self.consumers: list = []
         self._ray_started_here = False
+        self._supervisor: asyncio.Task | None = None
 
     @property
     def api_url(self) -> str:
@@ -86,6 +87,14 @@ class LocalStack:
         Ray restarts a dead actor's process; this call resumes its work."""
         await asyncio.gather(*(a.start.remote() for a in self.relays + self.consumers))
 
+    async def _supervise_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_SECONDS)
+            try:
+                await self.supervise_once()
+            except Exception:  # an actor mid-restart; the next round catches it
+                log.warning("supervision round failed", exc_info=True)
+
     def start_serve(self) -> None:
         from serve_apps.app import build_bookings_app, build_noop_app
 
@@ -108,6 +117,7 @@ class LocalStack:
         self.start_serve()
         if with_metrics:
             self.start_metrics()
+        self._supervisor = asyncio.ensure_future(self._supervise_forever())
         self.write_stack_file()
 
     def urls(self) -> dict[str, Any]:
@@ -126,6 +136,8 @@ class LocalStack:
         return path
 
     async def stop(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
         if ray.is_initialized():
             try:
                 serve.shutdown()

@@ -19,7 +19,7 @@ from db.migrate import apply_migrations
 from db.pool import create_pool
 from serve_apps.auth import issue_token
 
-TEST_SECRET = "test-secret-not-for-production"
+TEST_SECRET = "test-secret-not-for-production-use-only"
 
 
 @pytest.fixture(scope="session")

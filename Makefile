@@ -1,0 +1,28 @@
+# The two set-up commands a newcomer needs are `make run` and `make test`; both create .venv
+# and install the project into it when needed.
+VENV  := .venv
+STAMP := $(VENV)/.installed-stamp
+PY    := $(VENV)/bin/python
+
+.PHONY: run test bench-cancel load-test clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/fleetray run
+
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+bench-cancel: $(STAMP)
+	$(PY) -m tests.load.bench_cancel
+
+load-test: $(STAMP)
+	$(PY) -m tests.load.run_locust
+
+clean:
+	rm -rf $(VENV) .fleetray
