@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
+from actors.events import BookingCancelled
 from cluster.broker import EmbeddedBroker, ensure_topics, free_port
 from cluster.settings import AuthSettings, StackSettings
 from cluster.stack import TOPICS
@@ -35,11 +37,29 @@ def embedded_postgres(state_dir):
     server._cleanup()
 
 
-@pytest.fixture(scope="session")
-async def database_url(embedded_postgres) -> str:
-    dsn = await ensure_database(embedded_postgres.get_uri(), f"fleetray_test_{uuid.uuid4().hex[:8]}")
+async def fresh_database(server) -> str:
+    dsn = await ensure_database(server.get_uri(), f"fleetray_test_{uuid.uuid4().hex[:8]}")
     await apply_migrations(dsn)
     return dsn
+
+
+@pytest.fixture(scope="session")
+async def database_url(embedded_postgres) -> str:
+    """The database the session's stack runs on."""
+    return await fresh_database(embedded_postgres)
+
+
+@pytest.fixture(scope="module")
+async def private_database_url(embedded_postgres) -> str:
+    """A database no running relay drains: for tests that drive a relay by hand."""
+    return await fresh_database(embedded_postgres)
+
+
+@pytest.fixture(scope="module")
+async def private_pool(private_database_url):
+    pool = await create_pool(private_database_url, min_size=1, max_size=3)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -139,3 +159,21 @@ def pg_restart(server) -> None:
     from embedded_postgres._commands import pg_ctl
 
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+
+
+async def insert_event(pool, notes: str = "n") -> dict:
+    """A cancelled booking and its outbox row, as the booking entity writes them."""
+    booking_id = uuid.uuid4()
+    now = datetime.now(timezone.utc)
+    await pool.execute(
+        """INSERT INTO bookings (id, tenant_id, user_id, resource_id, status, confirmation_code,
+                                 starts_at, ends_at, cancelled_at, cancellation_reason)
+           VALUES ($1, 't1', 'alice', 'room-9', 'cancelled', 'ABCDEFGH', $2::timestamptz, $2::timestamptz + interval '1 day', $2::timestamptz, 'other')""",
+        booking_id, now)
+    event = BookingCancelled(booking_id=booking_id, tenant_id="t1", user_id="alice", resource_id="room-9",
+                             confirmation_code="ABCDEFGH", cancelled_at=now, reason="other", notes=notes,
+                             occurred_at=now).model_dump(mode="json")
+    await pool.execute(
+        "INSERT INTO booking_outbox (event_id, booking_id, event_type, event_payload) VALUES ($1, $2, $3, $4)",
+        uuid.UUID(event["event_id"]), booking_id, "BookingCancelled", event)
+    return event

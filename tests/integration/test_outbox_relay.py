@@ -3,7 +3,6 @@
 import asyncio
 import json
 import uuid
-from datetime import datetime, timezone
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -13,26 +12,9 @@ from actors.events import BookingCancelled
 from actors.outbox_relay import OutboxRelay
 from cluster.settings import BOOKING_EVENTS_TOPIC
 from db import outbox
+from tests.conftest import insert_event
 
 pytestmark = pytest.mark.integration
-
-
-async def insert_event(pool, notes: str = "n") -> dict:
-    """A cancelled booking and its outbox row, as the booking entity writes them."""
-    booking_id = uuid.uuid4()
-    now = datetime.now(timezone.utc)
-    await pool.execute(
-        """INSERT INTO bookings (id, tenant_id, user_id, resource_id, status, confirmation_code,
-                                 starts_at, ends_at, cancelled_at, cancellation_reason)
-           VALUES ($1, 't1', 'alice', 'room-9', 'cancelled', 'ABCDEFGH', $2::timestamptz, $2::timestamptz + interval '1 day', $2::timestamptz, 'other')""",
-        booking_id, now)
-    event = BookingCancelled(booking_id=booking_id, tenant_id="t1", user_id="alice", resource_id="room-9",
-                             confirmation_code="ABCDEFGH", cancelled_at=now, reason="other", notes=notes,
-                             occurred_at=now).model_dump(mode="json")
-    await pool.execute(
-        "INSERT INTO booking_outbox (event_id, booking_id, event_type, event_payload) VALUES ($1, $2, $3, $4)",
-        uuid.UUID(event["event_id"]), booking_id, "BookingCancelled", event)
-    return event
 
 
 async def read_topic(bootstrap: str, event_ids: set[str], timeout: float = 15) -> list:
@@ -56,9 +38,9 @@ async def read_topic(bootstrap: str, event_ids: set[str], timeout: float = 15) -
     return found
 
 
-async def test_relay_publishes_events_with_the_stored_event_id(database_url, pool, broker):
-    events = [await insert_event(pool) for _ in range(3)]
-    relay = OutboxRelay(database_url, broker.bootstrap_servers)
+async def test_relay_publishes_events_with_the_stored_event_id(private_database_url, private_pool, broker):
+    events = [await insert_event(private_pool) for _ in range(3)]
+    relay = OutboxRelay(private_database_url, broker.bootstrap_servers)
     while await relay.drain_once():
         pass
     ids = {e["event_id"] for e in events}
@@ -69,18 +51,18 @@ async def test_relay_publishes_events_with_the_stored_event_id(database_url, poo
         assert r.key.decode() == payload["booking_id"]
         assert dict(r.headers)["event_type"] == b"BookingCancelled"
         assert dict(r.headers)["event_id"].decode() == payload["event_id"]
-    processed = await pool.fetchval(
+    processed = await private_pool.fetchval(
         "SELECT count(*) FROM booking_outbox WHERE event_id = ANY($1::uuid[]) AND processed_at IS NOT NULL", list(ids))
     assert processed == 3
     await relay._reset_producer()
     await relay._pool.close()
 
 
-async def test_relay_counts_a_failing_message_and_backs_it_off(database_url, pool, broker):
-    event = await insert_event(pool, notes="x" * 900)
-    relay = OutboxRelay(database_url, broker.bootstrap_servers, max_request_size=600)
+async def test_relay_counts_a_failing_message_and_backs_it_off(private_database_url, private_pool, broker):
+    event = await insert_event(private_pool, notes="x" * 900)
+    relay = OutboxRelay(private_database_url, broker.bootstrap_servers, max_request_size=600)
     await relay.drain_once()
-    row = await pool.fetchrow(
+    row = await private_pool.fetchrow(
         "SELECT retry_count, last_error, next_attempt_at > now() AS backed_off FROM booking_outbox WHERE event_id = $1",
         uuid.UUID(event["event_id"]))
     assert row["retry_count"] == 1 and "MessageSizeTooLarge" in row["last_error"] and row["backed_off"]
@@ -89,58 +71,58 @@ async def test_relay_counts_a_failing_message_and_backs_it_off(database_url, poo
     await relay._pool.close()
 
 
-async def test_fifth_failure_moves_to_dead_letters_and_replay_delivers_it(database_url, pool, broker):
-    event = await insert_event(pool, notes="y" * 900)
+async def test_fifth_failure_moves_to_dead_letters_and_replay_delivers_it(private_database_url, private_pool, broker):
+    event = await insert_event(private_pool, notes="y" * 900)
     event_id = uuid.UUID(event["event_id"])
-    failing = OutboxRelay(database_url, broker.bootstrap_servers, max_request_size=600)
+    failing = OutboxRelay(private_database_url, broker.bootstrap_servers, max_request_size=600)
     for attempt in range(1, 6):
-        await pool.execute("UPDATE booking_outbox SET next_attempt_at = now() WHERE event_id = $1", event_id)
+        await private_pool.execute("UPDATE booking_outbox SET next_attempt_at = now() WHERE event_id = $1", event_id)
         await failing.drain_once()
-        in_outbox = await pool.fetchval("SELECT retry_count FROM booking_outbox WHERE event_id = $1", event_id)
+        in_outbox = await private_pool.fetchval("SELECT retry_count FROM booking_outbox WHERE event_id = $1", event_id)
         assert in_outbox == (attempt if attempt < 5 else None)
-    dead = await pool.fetchrow("SELECT retry_count, last_error FROM booking_outbox_dlq WHERE event_id = $1", event_id)
+    dead = await private_pool.fetchrow("SELECT retry_count, last_error FROM booking_outbox_dlq WHERE event_id = $1", event_id)
     assert dead["retry_count"] == 5 and "MessageSizeTooLarge" in dead["last_error"]
 
-    async with pool.acquire() as conn:
+    async with private_pool.acquire() as conn:
         assert await outbox.replay_dead_letters(conn, [str(event_id)]) == 1
-    healthy = OutboxRelay(database_url, broker.bootstrap_servers)
+    healthy = OutboxRelay(private_database_url, broker.bootstrap_servers)
     while await healthy.drain_once():
         pass
     records = await read_topic(broker.bootstrap_servers, {str(event_id)})
     assert len(records) == 1
-    assert await pool.fetchval("SELECT count(*) FROM booking_outbox_dlq WHERE event_id = $1", event_id) == 0
+    assert await private_pool.fetchval("SELECT count(*) FROM booking_outbox_dlq WHERE event_id = $1", event_id) == 0
     for relay in (failing, healthy):
         await relay._reset_producer()
         await relay._pool.close()
 
 
-async def test_unreachable_broker_keeps_the_retry_budget(database_url, pool):
-    event = await insert_event(pool)
-    relay = OutboxRelay(database_url, "127.0.0.1:1", publish_timeout=1)
+async def test_unreachable_broker_keeps_the_retry_budget(private_database_url, private_pool):
+    event = await insert_event(private_pool)
+    relay = OutboxRelay(private_database_url, "127.0.0.1:1", publish_timeout=1)
     await relay.drain_once()
-    row = await pool.fetchrow("SELECT retry_count, processed_at FROM booking_outbox WHERE event_id = $1",
+    row = await private_pool.fetchrow("SELECT retry_count, processed_at FROM booking_outbox WHERE event_id = $1",
                               uuid.UUID(event["event_id"]))
     assert (row["retry_count"], row["processed_at"]) == (0, None)
     await relay._pool.close()
     # leave nothing behind for other tests' relays to trip over
-    await pool.execute("UPDATE booking_outbox SET processed_at = now() WHERE event_id = $1", uuid.UUID(event["event_id"]))
+    await private_pool.execute("UPDATE booking_outbox SET processed_at = now() WHERE event_id = $1", uuid.UUID(event["event_id"]))
 
 
-async def test_consumer_applies_each_event_once_even_when_redelivered(database_url, pool, broker):
-    event = BookingCancelled.model_validate(await insert_event(pool))
-    await pool.execute(
+async def test_consumer_applies_each_event_once_even_when_redelivered(private_database_url, private_pool, broker):
+    event = BookingCancelled.model_validate(await insert_event(private_pool))
+    await private_pool.execute(
         """INSERT INTO resource_reservations (booking_id, tenant_id, resource_id, starts_at, ends_at)
            SELECT id, tenant_id, resource_id, starts_at, ends_at FROM bookings WHERE id = $1""", event.booking_id)
     for name in ("notifications", "property-management"):
-        consumer = BookingEventConsumer(name, database_url, broker.bootstrap_servers)
+        consumer = BookingEventConsumer(name, private_database_url, broker.bootstrap_servers)
         from db.pool import create_pool
-        consumer._pool = await create_pool(database_url, min_size=1, max_size=1)
+        consumer._pool = await create_pool(private_database_url, min_size=1, max_size=1)
         assert await consumer.apply(event) is True
         assert await consumer.apply(event) is False
         await consumer._pool.close()
-    notes = await pool.fetch("SELECT recipient_type, recipient_id FROM notifications WHERE event_id = $1", event.event_id)
+    notes = await private_pool.fetch("SELECT recipient_type, recipient_id FROM notifications WHERE event_id = $1", event.event_id)
     assert sorted((n["recipient_type"], n["recipient_id"]) for n in notes) == [("property_owner", "room-9"), ("user", "alice")]
-    released = await pool.fetchval("SELECT released_at FROM resource_reservations WHERE booking_id = $1", event.booking_id)
+    released = await private_pool.fetchval("SELECT released_at FROM resource_reservations WHERE booking_id = $1", event.booking_id)
     assert released == event.cancelled_at
     # clean the outbox row so relays of later tests do not publish it
-    await pool.execute("UPDATE booking_outbox SET processed_at = now() WHERE event_id = $1", event.event_id)
+    await private_pool.execute("UPDATE booking_outbox SET processed_at = now() WHERE event_id = $1", event.event_id)

@@ -1,0 +1,154 @@
+"""Faults on the real stack: broker down, relay and shard actors killed, PostgreSQL restarted.
+Each test ends with every acknowledged cancellation applied exactly once by each consumer."""
+
+import asyncio
+
+import pytest
+import ray
+
+from cluster.broker import ensure_topics
+from cluster.settings import RAY_NAMESPACE
+from cluster.stack import TOPICS
+from cluster.topology import relay_name
+from tests.conftest import consumed_counts, create_booking, insert_event, pg_restart, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.fault]
+
+CANCEL = {"reason": "no_longer_needed"}
+
+
+async def cancel_all(client, bookings) -> list:
+    return await asyncio.gather(*(
+        client.post(f"/v1/bookings/{b['booking_id']}/cancel", json=CANCEL) for b in bookings))
+
+
+async def event_ids_of(pool, bookings) -> list[str]:
+    rows = await pool.fetch("SELECT event_id FROM booking_outbox WHERE booking_id = ANY($1::uuid[])",
+                            [b["booking_id"] for b in bookings])
+    return [str(r["event_id"]) for r in rows]
+
+
+async def assert_each_consumer_applied_once(pool, event_ids, timeout=60):
+    async def done():
+        counts = await consumed_counts(pool, event_ids)
+        return counts if counts == {"notifications": len(event_ids), "property-management": len(event_ids)} else None
+    await wait_until(done, timeout=timeout, interval=0.25)
+    notifications = await pool.fetchval(
+        "SELECT count(*) FROM notifications WHERE event_id = ANY($1::uuid[])", event_ids)
+    assert notifications == 2 * len(event_ids)
+
+
+async def test_broker_down_api_keeps_answering_and_every_event_arrives_after(stack, broker, make_client, pool):
+    client = make_client("fault-broker")
+    bookings = [await create_booking(client) for _ in range(20)]
+    # the embedded broker keeps messages in memory: let earlier traffic be consumed first
+    await wait_until(lambda: _outbox_empty(pool))
+    broker.stop()
+    try:
+        responses = await cancel_all(client, bookings)
+        assert [r.status_code for r in responses] == [200] * 20
+        health = await client.get("/healthz")
+        assert health.status_code == 503 and health.json()["checks"]["broker"] is False
+        await asyncio.sleep(2)  # relays meet the outage and back off
+        assert await pool.fetchval("SELECT count(*) FROM booking_outbox WHERE processed_at IS NULL") >= 20
+    finally:
+        broker.start()
+        await ensure_topics(broker.bootstrap_servers, TOPICS)
+    event_ids = await event_ids_of(pool, bookings)
+    assert len(event_ids) == 20
+    await assert_each_consumer_applied_once(pool, event_ids, timeout=90)
+    assert await pool.fetchval("SELECT count(*) FROM booking_outbox_dlq") == 0, "an outage is not a poison message"
+
+
+async def _outbox_empty(pool):
+    return await pool.fetchval("SELECT count(*) = 0 FROM booking_outbox WHERE processed_at IS NULL")
+
+
+async def test_relay_killed_mid_batch_loses_nothing_and_duplicates_nothing(stack, pool):
+    events = []
+    async with pool.acquire() as conn:
+        for _ in range(600):
+            events.append(await insert_event(conn))
+    event_ids = [e["event_id"] for e in events]
+
+    async def processed():
+        return await pool.fetchval(
+            "SELECT count(*) FROM booking_outbox WHERE event_id = ANY($1::uuid[]) AND processed_at IS NOT NULL",
+            event_ids)
+    kills = 0
+    while await processed() < len(event_ids) and kills < 4:
+        relay = ray.get_actor(relay_name(kills % 2), namespace=RAY_NAMESPACE)
+        ray.kill(relay, no_restart=False)  # Ray restarts it; the stack's supervisor resumes its loop
+        kills += 1
+        await asyncio.sleep(0.3)
+    assert kills >= 1
+    await assert_each_consumer_applied_once(pool, event_ids, timeout=90)
+
+
+async def test_shard_killed_under_load_every_acknowledged_cancel_applied_once(stack, make_client, pool):
+    client = make_client("fault-shard")
+    bookings = [await create_booking(client) for _ in range(40)]
+    shards = stack_router_shards(stack)
+    pending = asyncio.ensure_future(cancel_all(client, bookings))
+    await asyncio.sleep(0.05)
+    for shard in shards:
+        ray.kill(shard, no_restart=False)
+    responses = await pending
+    acknowledged = [b for b, r in zip(bookings, responses) if r.status_code == 200]
+    assert all(r.status_code in (200, 500) for r in responses), [r.text for r in responses if r.status_code not in (200, 500)]
+    # whatever happened in flight, a retry now succeeds and publishes nothing twice
+    retried = await cancel_all(client, bookings)
+    assert [r.status_code for r in retried] == [200] * len(bookings)
+    event_ids = await event_ids_of(pool, bookings)
+    assert len(event_ids) == len(bookings) >= len(acknowledged)
+    await assert_each_consumer_applied_once(pool, event_ids)
+
+
+def stack_router_shards(stack):
+    from cluster.topology import booking_router
+    return booking_router(stack.settings).shards
+
+
+async def test_postgres_restart_errors_while_down_then_recovers_without_restarting_the_stack(
+        stack, embedded_postgres, make_client, pool):
+    client = make_client("fault-pg")
+    before = [await create_booking(client) for _ in range(10)]
+    acknowledged = [b for b, r in zip(before, await cancel_all(client, before)) if r.status_code == 200]
+    assert len(acknowledged) == 10
+
+    restart = asyncio.get_running_loop().run_in_executor(None, pg_restart, embedded_postgres)
+    during = []
+    while not restart.done():
+        try:
+            during.append((await client.post("/v1/bookings", json={
+                "resource_id": "car-pg", "starts_at": "2026-12-01T10:00:00Z",
+                "ends_at": "2026-12-02T10:00:00Z"})).status_code)
+        except Exception as exc:  # noqa: BLE001 - a refused connection is an acceptable outage symptom
+            during.append(type(exc).__name__)
+        await asyncio.sleep(0.05)
+    await restart
+    assert all(s in (201, 500) for s in during), during
+
+    async def api_recovered():
+        response = await client.post("/v1/bookings", json={
+            "resource_id": "car-pg", "starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-02T10:00:00Z"})
+        return response if response.status_code == 201 else None
+    after = (await wait_until(api_recovered, timeout=60, interval=0.5)).json()
+    response = await client.post(f"/v1/bookings/{after['booking_id']}/cancel", json=CANCEL)
+    assert response.status_code == 200
+
+    # pools in the test process reconnect too; nothing acknowledged was lost
+    await wait_until(lambda: _pool_alive(pool), timeout=30)
+    statuses = await pool.fetch("SELECT status FROM bookings WHERE id = ANY($1::uuid[])",
+                                [b["booking_id"] for b in acknowledged])
+    assert [s["status"] for s in statuses] == ["cancelled"] * 10
+    event_ids = await event_ids_of(pool, acknowledged + [after])
+    assert len(event_ids) == 11
+    await assert_each_consumer_applied_once(pool, event_ids)
+
+
+async def _pool_alive(pool):
+    try:
+        return await pool.fetchval("SELECT 1") == 1
+    except Exception:
+        return False
