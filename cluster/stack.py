@@ -41,6 +41,7 @@ class LocalStack:
         self.consumers: list = []
         self._ray_started_here = False
         self._supervisor: asyncio.Task | None = None
+        self._started_ray_apps = False
 
     @property
     def api_url(self) -> str:
@@ -77,6 +78,7 @@ class LocalStack:
             self._ray_started_here = True
 
     async def start_actors(self) -> None:
+        self._started_ray_apps = True
         booking_router(self.settings)
         self.relays = ensure_relays(self.settings)
         self.consumers = ensure_consumers(self.settings)
@@ -138,7 +140,7 @@ class LocalStack:
     async def stop(self) -> None:
         if self._supervisor is not None:
             self._supervisor.cancel()
-        if ray.is_initialized():
+        if self._started_ray_apps and ray.is_initialized():
             try:
                 serve.shutdown()
             except Exception:
