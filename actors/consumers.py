@@ -24,29 +24,34 @@ from db.pool import create_pool
 
 log = logging.getLogger(__name__)
 
+# How long the broker may hold a fetch open waiting for data: bounds consumer latency.
+FETCH_MAX_WAIT_MS = 50
 
-async def notify_user_and_owner(conn: asyncpg.Connection, event: BookingCancelled) -> None:
-    """Record one notification for the booking's user and one for the property's owner inbox."""
-    body = {"booking_id": str(event.booking_id), "confirmation_code": event.confirmation_code,
-            "reason": event.reason, "cancelled_at": event.cancelled_at.isoformat()}
+
+async def notify_users_and_owners(conn: asyncpg.Connection, events: list[BookingCancelled]) -> None:
+    """Record one notification for each booking's user and one for its property owner's inbox."""
+    rows = []
+    for e in events:
+        body = {"booking_id": str(e.booking_id), "confirmation_code": e.confirmation_code,
+                "reason": e.reason, "cancelled_at": e.cancelled_at.isoformat()}
+        rows += [(e.event_id, "user", e.user_id, e.booking_id, body),
+                 (e.event_id, "property_owner", e.resource_id, e.booking_id, body)]
     await conn.executemany(
         """INSERT INTO notifications (event_id, recipient_type, recipient_id, booking_id, kind, body)
-           VALUES ($1, $2, $3, $4, 'booking_cancelled', $5)""",
-        [(event.event_id, "user", event.user_id, event.booking_id, body),
-         (event.event_id, "property_owner", event.resource_id, event.booking_id, body)],
-    )
+           VALUES ($1, $2, $3, $4, 'booking_cancelled', $5)""", rows)
 
 
-async def release_availability(conn: asyncpg.Connection, event: BookingCancelled) -> None:
-    """Free the resource's period held by the cancelled booking."""
+async def release_availability(conn: asyncpg.Connection, events: list[BookingCancelled]) -> None:
+    """Free the resource periods held by the cancelled bookings."""
     await conn.execute(
-        "UPDATE resource_reservations SET released_at = $2 WHERE booking_id = $1 AND released_at IS NULL",
-        event.booking_id, event.cancelled_at,
-    )
+        """UPDATE resource_reservations r SET released_at = c.cancelled_at
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS c(booking_id, cancelled_at)
+            WHERE r.booking_id = c.booking_id AND r.released_at IS NULL""",
+        [e.booking_id for e in events], [e.cancelled_at for e in events])
 
 
 CONSUMER_EFFECTS = {
-    "notifications": notify_user_and_owner,
+    "notifications": notify_users_and_owners,
     "property-management": release_availability,
 }
 
@@ -70,30 +75,31 @@ class BookingEventConsumer:
         self.duplicates = 0
         self._pool: asyncpg.Pool | None = None
 
-    async def apply(self, event: BookingCancelled) -> bool:
-        """Apply the effect unless this consumer already did; True if applied now."""
+    async def apply(self, events: list[BookingCancelled]) -> int:
+        """Apply the effect to the events this consumer has not applied yet, in one
+        transaction with their processed_events rows; returns how many were new."""
         async with self._pool.acquire() as conn, conn.transaction():
-            first = await conn.fetchval(
-                """INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
-                   ON CONFLICT DO NOTHING RETURNING true""",
-                self.name, event.event_id,
-            )
-            if not first:
-                self.duplicates += 1
-                return False
-            await self.effect(conn, event)
-        self.applied += 1
-        return True
+            fresh_ids = {r["event_id"] for r in await conn.fetch(
+                """INSERT INTO processed_events (consumer, event_id)
+                   SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id""",
+                self.name, [e.event_id for e in events])}
+            fresh = [e for e in events if e.event_id in fresh_ids]
+            if fresh:
+                await self.effect(conn, fresh)
+        self.applied += len(fresh)
+        self.duplicates += len(events) - len(fresh)
+        return len(fresh)
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
             BOOKING_EVENTS_TOPIC, bootstrap_servers=self.bootstrap_servers,
             group_id=f"fleetray-{self.name}", enable_auto_commit=False,
-            auto_offset_reset="earliest")
+            auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await consumer.start()
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                events = []
                 for records in batches.values():
                     for record in records:
                         try:
@@ -103,7 +109,10 @@ class BookingEventConsumer:
                                       self.name, record.offset, exc)
                             continue
                         if event is not None:
-                            await self.apply(event)
+                            events.append(event)
+                unique = list({e.event_id: e for e in events}.values())  # a batch may hold a redelivery
+                if unique:
+                    await self.apply(unique)
                 if batches:
                     await consumer.commit()
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -33,6 +34,9 @@ class StackSettings(BaseModel):
     http_port: int = 8000
     metrics_port: int = 9464
     dashboard_port: int = 8265
+    # "proxy": Serve's default HTTP proxy; "direct": direct ingress behind HAProxy
+    # (RAY_SERVE_ENABLE_DIRECT_INGRESS / RAY_SERVE_ENABLE_HA_PROXY). `make bench-cancel` compares them.
+    serve_ingress: Literal["proxy", "direct"] = "proxy"
     booking_shards: int = 2
     outbox_relays: int = 2
     entity_idle_seconds: float = 300.0
@@ -59,6 +63,7 @@ class StackSettings(BaseModel):
             ray_address=env.get("RAY_ADDRESS") or None,
             http_port=int(env.get("FLEETRAY_HTTP_PORT", "8000")),
             metrics_port=int(env.get("FLEETRAY_METRICS_PORT", "9464")),
+            serve_ingress=env.get("FLEETRAY_SERVE_INGRESS", "proxy"),
             booking_shards=int(env.get("FLEETRAY_BOOKING_SHARDS", "2")),
             outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
             auth=auth,

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 TOPICS = {BOOKING_EVENTS_TOPIC: 6, "vehicle-alerts": 6}
 SUPERVISE_SECONDS = 2.0
+SERVE_DIRECT_INGRESS_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 
 
 class LocalStack:
@@ -70,6 +71,8 @@ class LocalStack:
         multiproc.mkdir(parents=True)
         # Set before Ray starts so every worker process (actors, Serve replicas) inherits it.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
+        if s.serve_ingress == "direct":
+            os.environ.update(SERVE_DIRECT_INGRESS_ENV)
         if not ray.is_initialized():
             ray.init(address=s.ray_address, namespace=RAY_NAMESPACE,
                      include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=s.dashboard_port,

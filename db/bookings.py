@@ -65,22 +65,24 @@ async def cancel_booking(
 
     Raises VersionConflict (nothing written) when the version no longer matches.
     """
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            f"""UPDATE bookings
+    # One statement, so one implicit transaction and one round trip: the UPDATE and the outbox
+    # INSERT commit together or not at all (an INSERT failure rolls the UPDATE back).
+    row = await conn.fetchrow(
+        f"""WITH updated AS (
+                UPDATE bookings
                    SET status = 'cancelled', cancelled_at = $1, cancellation_reason = $2,
                        cancellation_notes = $3, version = version + 1, updated_at = now()
                  WHERE id = $4 AND version = $5 AND status = 'confirmed'
-             RETURNING {BOOKING_COLUMNS}""",
-            cancelled_at, reason, notes, booking_id, expected_version,
-        )
-        if row is None:
-            raise VersionConflict(str(booking_id))
-        await conn.execute(
-            """INSERT INTO booking_outbox (event_id, booking_id, event_type, event_payload)
-               VALUES ($1, $2, $3, $4)""",
-            uuid.UUID(event["event_id"]), booking_id, event["event_type"], event,
-        )
+             RETURNING {BOOKING_COLUMNS}),
+            event AS (
+                INSERT INTO booking_outbox (event_id, booking_id, event_type, event_payload)
+                SELECT $6, id, $7, $8 FROM updated)
+            SELECT * FROM updated""",
+        cancelled_at, reason, notes, booking_id, expected_version,
+        uuid.UUID(event["event_id"]), event["event_type"], event,
+    )
+    if row is None:
+        raise VersionConflict(str(booking_id))
     return dict(row)
 
 

@@ -117,8 +117,8 @@ async def test_consumer_applies_each_event_once_even_when_redelivered(private_da
         consumer = BookingEventConsumer(name, private_database_url, broker.bootstrap_servers)
         from db.pool import create_pool
         consumer._pool = await create_pool(private_database_url, min_size=1, max_size=1)
-        assert await consumer.apply(event) is True
-        assert await consumer.apply(event) is False
+        assert await consumer.apply([event]) == 1
+        assert await consumer.apply([event]) == 0
         await consumer._pool.close()
     notes = await private_pool.fetch("SELECT recipient_type, recipient_id FROM notifications WHERE event_id = $1", event.event_id)
     assert sorted((n["recipient_type"], n["recipient_id"]) for n in notes) == [("property_owner", "room-9"), ("user", "alice")]

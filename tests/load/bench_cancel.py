@@ -1,0 +1,145 @@
+"""`make bench-cancel`: the cancel endpoint against a no-op Serve endpoint, side by side in one
+stack and one run, under the same closed-loop load; plus commit-to-consumer latency.
+
+    .venv/bin/python -m tests.load.bench_cancel [--ingress proxy|direct] [--duration 15]
+
+Prints req/s and p50/p95/p99 for both, the ratio cancel/no-op, and commit-to-consumer
+p50/p99; writes a latency plot to .fleetray/bench/cancel_latency.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from cluster.broker import free_port
+from cluster.settings import StackSettings
+from cluster.stack import LocalStack
+from serve_apps.auth import issue_token
+
+BENCH_USER = "bench-user"
+
+
+async def seed_bookings(pool, count: int) -> list[str]:
+    """Confirmed bookings inserted in bulk (creation is not what this benchmark measures)."""
+    ids = [uuid.uuid4() for _ in range(count)]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO bookings (id, tenant_id, user_id, resource_id, status, confirmation_code, starts_at, ends_at)
+               SELECT id, 'default', $2, 'bench-room', 'confirmed', 'BENCH123', now(), now() + interval '1 day'
+                 FROM unnest($1::uuid[]) AS id""", ids, BENCH_USER)
+        await conn.execute(
+            """INSERT INTO resource_reservations (booking_id, tenant_id, resource_id, starts_at, ends_at)
+               SELECT id, 'default', 'bench-room', now(), now() + interval '1 day' FROM unnest($1::uuid[]) AS id""",
+            ids)
+    return [str(i) for i in ids]
+
+
+def load(url: str, args: argparse.Namespace, **extra: str) -> dict:
+    cmd = [sys.executable, "-m", "tests.load.closed_loop", "--url", url,
+           "--concurrency", str(args.concurrency), "--duration", str(args.duration)]
+    for key, value in extra.items():
+        cmd += [f"--{key.replace('_', '-')}", value]
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    return json.loads(out.stdout)
+
+
+def summary(name: str, result: dict) -> dict:
+    lat = np.array(result["latencies"]) * 1000
+    return {"name": name, "requests": len(lat), "rps": len(lat) / result["elapsed"],
+            "p50": np.percentile(lat, 50), "p95": np.percentile(lat, 95), "p99": np.percentile(lat, 99),
+            "statuses": result["statuses"], "latencies": lat}
+
+
+async def commit_to_consumer(pool, booking_ids: list[str]) -> dict[str, np.ndarray]:
+    """Per consumer: time from the cancellation (event occurred_at, set just before COMMIT)
+    to the consumer's transaction applying it, in ms."""
+    rows = await pool.fetch(
+        """SELECT p.consumer, EXTRACT(EPOCH FROM p.processed_at - (o.event_payload->>'occurred_at')::timestamptz) * 1000 AS ms
+             FROM booking_outbox o JOIN processed_events p ON p.event_id = o.event_id
+            WHERE o.booking_id = ANY($1::uuid[])""", booking_ids)
+    out: dict[str, list[float]] = {}
+    for r in rows:
+        out.setdefault(r["consumer"], []).append(float(r["ms"]))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def plot(results: list[dict], path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib not installed: no plot)")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in results:
+        lat = np.sort(r["latencies"])
+        ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat), label=f"{r['name']} ({r['rps']:.0f} req/s)")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_xscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title("Closed-loop latency, 100 connections")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"latency plot: {path}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ingress", choices=["proxy", "direct"], default="proxy")
+    parser.add_argument("--duration", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--bookings", type=int, default=30_000)
+    args = parser.parse_args()
+
+    settings = StackSettings.from_env()
+    settings.state_dir = settings.state_dir / "bench"
+    settings.http_port, settings.metrics_port, settings.dashboard_port = free_port(), free_port(), free_port()
+    settings.serve_ingress = args.ingress
+    stack = LocalStack(settings)
+    print(f"starting the stack (ingress={args.ingress}) ...", flush=True)
+    await stack.start()
+    try:
+        booking_ids = await seed_bookings(stack.pool, args.bookings)
+        ids_file = settings.state_dir / "booking_ids.txt"
+        ids_file.write_text("\n".join(booking_ids))
+        token = issue_token(settings.auth, BENCH_USER)
+        cancel_body = json.dumps({"reason": "change_of_plans", "notes": "bench"})
+        base = stack.api_url
+        print("warming up ...", flush=True)
+        warm = argparse.Namespace(concurrency=args.concurrency, duration=3)
+        load(f"{base}/noop", warm)
+        print(f"no-op endpoint, {args.concurrency} connections, {args.duration:.0f}s ...", flush=True)
+        noop = summary("no-op", load(f"{base}/noop", args))
+        print(f"cancel endpoint, {args.concurrency} connections, {args.duration:.0f}s ...", flush=True)
+        cancel = summary("cancel", load(f"{base}/v1/bookings/{{id}}/cancel", args, method="POST",
+                                        body=cancel_body, token=token, ids_file=str(ids_file)))
+        used = booking_ids[: cancel["requests"]]
+        await asyncio.sleep(3)  # let the relays and consumers finish the tail
+        lags = await commit_to_consumer(stack.pool, used)
+    finally:
+        await stack.stop()
+
+    print(f"\nServe ingress: {args.ingress}; closed loop, {args.concurrency} connections, {args.duration:.0f}s each")
+    print(f"{'endpoint':10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
+    for r in (noop, cancel):
+        print(f"{r['name']:10} {r['requests']:9d} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f}  {r['statuses']}")
+    print(f"ratio cancel/no-op req/s: {cancel['rps'] / noop['rps']:.2f}  (target >= 0.5)")
+    for consumer, ms in sorted(lags.items()):
+        print(f"commit-to-consumer {consumer:20} n={len(ms)} p50={np.percentile(ms, 50):.1f} ms "
+              f"p99={np.percentile(ms, 99):.1f} ms  (target p99 < 100 ms)")
+    plot([noop, cancel], settings.state_dir / "cancel_latency.png")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
