@@ -121,9 +121,15 @@ class ShardActor:
             await asyncio.sleep(interval)
             self._host.passivate_idle()
 
-    async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
+    async def ask_batch(self, messages: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[bool, Any]]:
+        """Many messages in one Ray call (the per-call cost dominates otherwise). Each runs in its
+        entity's mailbox as if sent alone; returns (ok, result or error text) per message."""
         await self._ready()
-        return await self._host.ask(entity_id, command, payload)
+        results = await asyncio.gather(
+            *(self._host.ask(entity_id, command, payload) for entity_id, command, payload in messages),
+            return_exceptions=True)
+        return [(False, f"{type(r).__name__}: {r}") if isinstance(r, BaseException) else (True, r)
+                for r in results]
 
     async def stats(self) -> dict[str, Any]:
         await self._ready()
@@ -155,17 +161,58 @@ def ensure_shards(
     ]
 
 
+class EntityCallFailed(Exception):
+    """The entity raised while handling a message (the shard reports it as text)."""
+
+
+class _ShardMailer:
+    """Sends messages for one shard in batches: the first message goes at once; messages that
+    arrive while a batch is in flight wait and leave together when it returns. Light load sees
+    one call per message, heavy load few calls with many messages (like Nagle's algorithm)."""
+
+    def __init__(self, shard: ray.actor.ActorHandle, max_in_flight: int = 2, max_batch: int = 256):
+        self.shard = shard
+        self.max_in_flight = max_in_flight
+        self.max_batch = max_batch
+        self.in_flight = 0
+        self.waiting: list[tuple[tuple[str, str, dict[str, Any]], asyncio.Future]] = []
+
+    async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append(((entity_id, command, payload), future))
+        if self.in_flight < self.max_in_flight:
+            self._send_next()
+        return await future
+
+    def _send_next(self) -> None:
+        batch, self.waiting = self.waiting[: self.max_batch], self.waiting[self.max_batch:]
+        self.in_flight += 1
+        asyncio.ensure_future(self._send(batch))
+
+    async def _send(self, batch) -> None:
+        try:
+            results = await self.shard.ask_batch.remote([message for message, _ in batch])
+        except Exception as exc:  # the shard could not be reached even after Ray's retries
+            results = [(False, f"{type(exc).__name__}: {exc}")] * len(batch)
+        finally:
+            self.in_flight -= 1
+            if self.waiting:
+                self._send_next()
+        for (_, future), (ok, value) in zip(batch, results):
+            if not future.done():
+                future.set_result(value) if ok else future.set_exception(EntityCallFailed(value))
+
+
 class ShardRouter:
     """Addresses entities by id: callers never see which shard hosts which entity."""
 
     def __init__(self, shards: list[ray.actor.ActorHandle]):
         self._shards = shards
-
-    def shard_for(self, entity_id: str) -> ray.actor.ActorHandle:
-        return self._shards[shard_index(entity_id, len(self._shards))]
+        self._mailers = [_ShardMailer(shard) for shard in shards]
 
     async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
-        return await self.shard_for(entity_id).ask.remote(entity_id, command, payload)
+        """Send one message to an entity and wait for its reply (raises EntityCallFailed)."""
+        return await self._mailers[shard_index(entity_id, len(self._shards))].ask(entity_id, command, payload)
 
     @property
     def shards(self) -> list[ray.actor.ActorHandle]:
