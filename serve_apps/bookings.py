@@ -62,7 +62,10 @@ def booking_of(reply: dict[str, Any]) -> dict[str, Any]:
     return reply["booking"]
 
 
-@serve.deployment(max_ongoing_requests=256)
+# Serve's per-request access log cost ~15% of this replica's CPU under load; the cancel
+# endpoint writes its own JSON line (with request id and outcome) and the audit log instead.
+@serve.deployment(max_ongoing_requests=256,
+                  logging_config={"encoding": "JSON", "enable_access_log": False})
 @serve.ingress(api)
 class BookingApi:
     async def __init__(self, settings: dict[str, Any]):

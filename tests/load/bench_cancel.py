@@ -1,7 +1,7 @@
 """`make bench-cancel`: the cancel endpoint against a no-op Serve endpoint, side by side in one
 stack and one run, under the same closed-loop load; plus commit-to-consumer latency.
 
-    .venv/bin/python -m tests.load.bench_cancel [--ingress proxy|direct] [--duration 15]
+    .venv/bin/python -m tests.load.bench_cancel [--ingress direct|proxy] [--duration 15]
 
 Prints req/s and p50/p95/p99 for both, the ratio cancel/no-op, and commit-to-consumer
 p50/p99; writes a latency plot to .fleetray/bench/cancel_latency.png.
@@ -96,7 +96,7 @@ def plot(results: list[dict], path: Path) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ingress", choices=["proxy", "direct"], default="proxy")
+    parser.add_argument("--ingress", choices=["proxy", "direct"], default="direct")
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--bookings", type=int, default=30_000)
