@@ -23,23 +23,25 @@ from tests.load.scenario import LOAD_TEST_USER_PREFIX
 CONSUMERS = ("notifications", "property-management")
 
 
-async def check_events(pool, timeout: float = 120) -> bool:
-    """Wait for the outbox to drain and the consumers to catch up, then compare counts."""
+async def check_events(pool, since, timeout: float = 120) -> bool:
+    """Wait for the outbox to drain and the consumers to catch up, then compare counts for the
+    bookings the load test created since `since`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         row = await pool.fetchrow(
             """SELECT
-                 (SELECT count(*) FROM bookings WHERE user_id LIKE $1 AND status = 'cancelled') AS cancelled,
+                 (SELECT count(*) FROM bookings WHERE user_id LIKE $1 AND created_at >= $2 AND status = 'cancelled') AS cancelled,
                  (SELECT count(*) FROM booking_outbox o JOIN bookings b ON b.id = o.booking_id
-                   WHERE b.user_id LIKE $1) AS events,
+                   WHERE b.user_id LIKE $1 AND b.created_at >= $2) AS events,
                  (SELECT count(DISTINCT o.booking_id) FROM booking_outbox o JOIN bookings b ON b.id = o.booking_id
-                   WHERE b.user_id LIKE $1) AS booked_events,
+                   WHERE b.user_id LIKE $1 AND b.created_at >= $2) AS booked_events,
                  (SELECT count(*) FROM booking_outbox WHERE processed_at IS NULL) AS unpublished,
-                 (SELECT count(*) FROM booking_outbox_dlq) AS dead""", LOAD_TEST_USER_PREFIX + "%")
+                 (SELECT count(*) FROM booking_outbox_dlq) AS dead""", LOAD_TEST_USER_PREFIX + "%", since)
         applied = {c: await pool.fetchval(
             """SELECT count(*) FROM processed_events p JOIN booking_outbox o ON o.event_id = p.event_id
-                JOIN bookings b ON b.id = o.booking_id WHERE p.consumer = $1 AND b.user_id LIKE $2""",
-            c, LOAD_TEST_USER_PREFIX + "%") for c in CONSUMERS}
+                JOIN bookings b ON b.id = o.booking_id
+                WHERE p.consumer = $1 AND b.user_id LIKE $2 AND b.created_at >= $3""",
+            c, LOAD_TEST_USER_PREFIX + "%", since) for c in CONSUMERS}
         done = row["unpublished"] == 0 and all(n == row["events"] for n in applied.values())
         if done or time.monotonic() >= deadline - 1:
             print(f"\ncancelled bookings: {row['cancelled']}  events: {row['events']} "
@@ -68,6 +70,7 @@ async def main() -> int:
     print("starting the stack ...", flush=True)
     await stack.start()
     try:
+        since = await stack.pool.fetchval("SELECT now()")
         report = settings.state_dir / "locust"
         cmd = [str(Path(sys.executable).with_name("locust")), "-f", "tests/load/locustfile.py", "--headless",
                "--host", stack.api_url, "-u", str(args.users), "-r", str(args.spawn_rate),
@@ -77,7 +80,7 @@ async def main() -> int:
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL))
         print(f"Locust report: {report}.html", flush=True)
-        ok = await check_events(stack.pool)
+        ok = await check_events(stack.pool, since)
     finally:
         await stack.stop()
     return 0 if ok else 1

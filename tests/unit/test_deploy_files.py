@@ -1,0 +1,35 @@
+"""The Serve config and the alert rules are loadable and point at real code and metrics."""
+
+import importlib
+from pathlib import Path
+
+import yaml
+from ray.serve.schema import ServeDeploySchema
+
+from cluster import metrics
+
+CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
+
+
+def test_serve_config_is_valid_and_its_builders_exist():
+    config = ServeDeploySchema.model_validate(yaml.safe_load((CLUSTER / "serve_config.yaml").read_text()))
+    for app in config.applications:
+        module, _, attr = app.import_path.partition(":")
+        builder = getattr(importlib.import_module(module), attr)
+        assert builder(app.args) is not None
+
+
+def test_alert_rules_use_only_metrics_we_export():
+    rules = yaml.safe_load((CLUSTER / "prometheus" / "booking_alerts.yaml").read_text())
+    exported = {m._name for m in vars(metrics).values() if hasattr(m, "_name")} | set(metrics.OUTBOX_GAUGES)
+    names = [r["alert"] for g in rules["groups"] for r in g["rules"]]
+    assert names == ["HighCancellationErrorRate", "CancellationLatencyHigh", "OutboxBacklogHigh",
+                     "OutboxProcessingLag", "OutboxDLQGrowing"]
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            used = {tok.split("[")[0].split("{")[0] for tok in
+                    rule["expr"].replace("(", " ").replace(")", " ").split() if tok.startswith("booking_")}
+            assert used, rule["alert"]
+            for name in used:
+                base = name.removesuffix("_bucket")
+                assert base in exported or base.removesuffix("_total") in exported, name
