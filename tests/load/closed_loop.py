@@ -1,6 +1,7 @@
-"""A closed-loop HTTP load generator: N connections, each sending its next request as soon as
-the previous one answers. Runs in its own process so it does not share an event loop with the
-stack; prints a progress line with the rate every two seconds."""
+"""An HTTP load generator. Closed loop (default): N connections, each sending its next request
+as soon as the previous one answers. Paced (--rate R): R requests per second on a fixed
+schedule, whatever the latency (at most N in flight). Runs in its own process so it does not
+share an event loop with the stack; prints a progress line with the rate every two seconds."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import aiohttp
 
 
 async def run(url_template: str, method: str, body: str | None, token: str | None,
-              ids: list[str], concurrency: int, duration: float) -> dict:
+              ids: list[str], concurrency: int, duration: float, rate: float | None = None) -> dict:
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
@@ -23,17 +24,35 @@ async def run(url_template: str, method: str, body: str | None, token: str | Non
     next_id = iter(ids)
     deadline = time.monotonic() + duration
 
+    async def one_request(session: aiohttp.ClientSession) -> bool:
+        item = next(next_id, None) if "{id}" in url_template else ""
+        if item is None:
+            return False  # ran out of fresh ids
+        started = time.perf_counter()
+        async with session.request(method, url_template.replace("{id}", item), data=body,
+                                   headers=headers) as response:
+            await response.read()
+        latencies.append(time.perf_counter() - started)
+        statuses[response.status] = statuses.get(response.status, 0) + 1
+        return True
+
     async def worker(session: aiohttp.ClientSession) -> None:
-        while time.monotonic() < deadline:
-            item = next(next_id, None) if "{id}" in url_template else ""
-            if item is None:
-                return  # ran out of fresh ids
-            started = time.perf_counter()
-            async with session.request(method, url_template.replace("{id}", item), data=body,
-                                       headers=headers) as response:
-                await response.read()
-            latencies.append(time.perf_counter() - started)
-            statuses[response.status] = statuses.get(response.status, 0) + 1
+        while time.monotonic() < deadline and await one_request(session):
+            pass
+
+    async def paced(session: aiohttp.ClientSession) -> None:
+        in_flight = asyncio.Semaphore(concurrency)
+        tasks = []
+
+        async def limited() -> None:
+            async with in_flight:
+                await one_request(session)
+
+        start = time.monotonic()
+        for n in range(int(duration * rate)):
+            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+            tasks.append(asyncio.ensure_future(limited()))
+        await asyncio.gather(*tasks)
 
     async def progress() -> None:
         last, last_t = 0, time.monotonic()
@@ -48,7 +67,10 @@ async def run(url_template: str, method: str, body: str | None, token: str | Non
     async with aiohttp.ClientSession(connector=connector) as session:
         reporter = asyncio.ensure_future(progress())
         started = time.monotonic()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        if rate:
+            await paced(session)
+        else:
+            await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         elapsed = time.monotonic() - started
         reporter.cancel()
     return {"elapsed": elapsed, "latencies": latencies, "statuses": statuses}
@@ -63,9 +85,11 @@ def main() -> None:
     parser.add_argument("--ids-file")
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--duration", type=float, default=15)
+    parser.add_argument("--rate", type=float, help="paced requests per second instead of a closed loop")
     args = parser.parse_args()
     ids = open(args.ids_file).read().split() if args.ids_file else []
-    result = asyncio.run(run(args.url, args.method, args.body, args.token, ids, args.concurrency, args.duration))
+    result = asyncio.run(run(args.url, args.method, args.body, args.token, ids, args.concurrency,
+                             args.duration, args.rate))
     json.dump(result, sys.stdout)
 
 
