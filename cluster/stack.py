@@ -21,6 +21,7 @@ from ray import serve
 from cluster.broker import EmbeddedBroker, ensure_topics
 from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE, StackSettings
 from cluster.topology import booking_router, ensure_consumers, ensure_relays
+from db import outbox
 from db.embedded import ensure_database, start_embedded_postgres
 from db.migrate import apply_migrations
 from db.pool import create_pool
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 TOPICS = {BOOKING_EVENTS_TOPIC: 6, "vehicle-alerts": 6}
 SUPERVISE_SECONDS = 2.0
+OUTBOX_CLEANUP_SECONDS = 3600.0
+OUTBOX_RETENTION_DAYS = 30
 SERVE_DIRECT_INGRESS_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 
 
@@ -93,11 +96,19 @@ class LocalStack:
         await asyncio.gather(*(a.start.remote() for a in self.relays + self.consumers))
 
     async def _supervise_forever(self) -> None:
+        """Resume restarted actors every few seconds; delete old processed outbox rows hourly."""
+        loop = asyncio.get_running_loop()
+        next_cleanup = loop.time()
         while True:
             await asyncio.sleep(SUPERVISE_SECONDS)
             try:
                 await self.supervise_once()
-            except Exception:  # an actor mid-restart; the next round catches it
+                if loop.time() >= next_cleanup:
+                    async with self.pool.acquire() as conn:
+                        deleted = await outbox.delete_processed_older_than(conn, OUTBOX_RETENTION_DAYS)
+                    log.info("outbox cleanup deleted %d processed rows", deleted)
+                    next_cleanup = loop.time() + OUTBOX_CLEANUP_SECONDS
+            except Exception:  # an actor mid-restart or the database down; the next round retries
                 log.warning("supervision round failed", exc_info=True)
 
     def start_serve(self) -> None:

@@ -126,3 +126,35 @@ async def test_consumer_applies_each_event_once_even_when_redelivered(private_da
     assert released == event.cancelled_at
     # clean the outbox row so relays of later tests do not publish it
     await private_pool.execute("UPDATE booking_outbox SET processed_at = now() WHERE event_id = $1", event.event_id)
+
+
+async def test_cleanup_deletes_only_processed_rows_older_than_the_retention(private_pool):
+    old, recent, pending = [await insert_event(private_pool) for _ in range(3)]
+    await private_pool.execute("UPDATE booking_outbox SET processed_at = now() - interval '31 days' WHERE event_id = $1",
+                               uuid.UUID(old["event_id"]))
+    await private_pool.execute("UPDATE booking_outbox SET processed_at = now() - interval '29 days' WHERE event_id = $1",
+                               uuid.UUID(recent["event_id"]))
+    await private_pool.execute("UPDATE booking_outbox SET created_at = now() - interval '60 days' WHERE event_id = $1",
+                               uuid.UUID(pending["event_id"]))
+    async with private_pool.acquire() as conn:
+        assert await outbox.delete_processed_older_than(conn, 30) == 1
+    left = {str(r["event_id"]) for r in await private_pool.fetch("SELECT event_id FROM booking_outbox")}
+    assert old["event_id"] not in left and {recent["event_id"], pending["event_id"]} <= left
+    await private_pool.execute("UPDATE booking_outbox SET processed_at = now() WHERE processed_at IS NULL")
+
+
+async def test_concurrent_relays_publish_each_event_once(private_database_url, private_pool, broker):
+    events = [await insert_event(private_pool) for _ in range(300)]
+    relays = [OutboxRelay(private_database_url, broker.bootstrap_servers, batch_size=25) for _ in range(3)]
+
+    async def drain(relay):
+        while await relay.drain_once():
+            pass
+    await asyncio.gather(*(drain(r) for r in relays))
+    assert sum(r.published for r in relays) == 300
+    assert all(r.published > 0 for r in relays), "every relay took a share"
+    records = await read_topic(broker.bootstrap_servers, {e["event_id"] for e in events})
+    assert len(records) == 300, "no event published twice"
+    for relay in relays:
+        await relay._reset_producer()
+        await relay._pool.close()
