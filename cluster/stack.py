@@ -20,9 +20,12 @@ from ray import serve
 
 from cluster.broker import EmbeddedBroker, ensure_topics
 from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE, StackSettings
-from cluster.topology import booking_router, ensure_consumers, ensure_relays
+from actors.booking import BOOKING_KIND
+from actors.consumers import CONSUMER_EFFECTS
+from actors.entity_runtime import shard_name
+from cluster.topology import booking_router, consumer_name, ensure_consumers, ensure_relays, relay_name
 from db import outbox
-from db.embedded import ensure_database, start_embedded_postgres
+from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
 from db.migrate import apply_migrations
 from db.pool import create_pool
 
@@ -151,31 +154,31 @@ class LocalStack:
         path.write_text(json.dumps(self.urls(), indent=2))
         return path
 
+    def _remove_from_cluster(self) -> None:
+        """On a cluster we joined: delete our Serve apps and kill our named actors only."""
+        for app in ("bookings", "noop"):
+            serve.delete(app)
+        s = self.settings
+        names = ([shard_name(BOOKING_KIND[0], i) for i in range(s.booking_shards)]
+                 + [relay_name(i) for i in range(s.outbox_relays)]
+                 + [consumer_name(n) for n in CONSUMER_EFFECTS])
+        for name in names:
+            try:
+                ray.kill(ray.get_actor(name, namespace=RAY_NAMESPACE))
+            except ValueError:
+                pass
+
     async def stop(self) -> None:
         if self._supervisor is not None:
             self._supervisor.cancel()
         if self._started_ray_apps and ray.is_initialized():
-            try:
-                serve.shutdown()
-            except Exception:
-                log.warning("serve shutdown failed", exc_info=True)
-            for name in _our_actor_names():
-                try:
-                    ray.kill(ray.get_actor(name, namespace=RAY_NAMESPACE))
-                except ValueError:
-                    pass
             if self._ray_started_here:
-                ray.shutdown()
+                ray.shutdown()  # stops the local head and everything on it, Serve included
+            else:
+                self._remove_from_cluster()
         if self.pool is not None:
             await self.pool.close()
         if self.broker is not None:
             self.broker.stop()
         if self.postgres is not None:
-            self.postgres._cleanup()  # stops the embedded server (its documented atexit path)
-
-
-def _our_actor_names() -> list[str]:
-    from ray.util.state import list_actors
-
-    return [a.name for a in list_actors(filters=[("state", "=", "ALIVE")])
-            if a.name and a.ray_namespace == RAY_NAMESPACE]
+            stop_embedded_postgres(self.postgres)

@@ -23,6 +23,20 @@ def start_embedded_postgres(state_dir: Path):
     return server
 
 
+def stop_embedded_postgres(server) -> None:
+    """Stop the server (fast shutdown), even when another process also held a handle to it:
+    the wheel's own clean-up only stops it when the caller is the last recorded user, and a
+    crashed earlier run stays recorded."""
+    import subprocess
+
+    from embedded_postgres._commands import pg_ctl
+
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+    except subprocess.CalledProcessError:
+        log.debug("embedded PostgreSQL was not running")
+
+
 async def ensure_database(admin_dsn: str, name: str = DATABASE_NAME) -> str:
     """Create database `name` on the server of `admin_dsn` if missing; returns its DSN."""
     conn = await asyncpg.connect(admin_dsn)

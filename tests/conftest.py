@@ -16,7 +16,7 @@ from actors.events import BookingCancelled
 from cluster.broker import EmbeddedBroker, ensure_topics, free_port
 from cluster.settings import AuthSettings, StackSettings
 from cluster.stack import TOPICS
-from db.embedded import ensure_database, start_embedded_postgres
+from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
 from db.migrate import apply_migrations
 from db.pool import create_pool
 from serve_apps.auth import issue_token
@@ -34,7 +34,7 @@ def embedded_postgres(state_dir):
     """An embedded server the fault tests may restart; stopped at the end of the session."""
     server = start_embedded_postgres(state_dir)
     yield server
-    server._cleanup()
+    stop_embedded_postgres(server)
 
 
 async def fresh_database(server) -> str:
