@@ -18,6 +18,7 @@ import ray
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
+from actors.background import BackgroundLoopActor
 from actors.events import BookingCancelled
 from cluster.settings import BOOKING_EVENTS_TOPIC
 from db.pool import create_pool
@@ -133,15 +134,13 @@ class BookingEventConsumer:
 
 
 @ray.remote(max_restarts=-1)
-class BookingEventConsumerActor:
+class BookingEventConsumerActor(BackgroundLoopActor):
     def __init__(self, name: str, database_url: str, bootstrap_servers: str):
         self.consumer = BookingEventConsumer(name, database_url, bootstrap_servers)
-        self._task: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self.consumer.run())
+    def loop(self):
+        return self.consumer.run()
 
     async def stats(self) -> dict[str, Any]:
         return {"applied": self.consumer.applied, "duplicates": self.consumer.duplicates,
-                "running": self._task is not None and not self._task.done()}
+                "running": self.running}

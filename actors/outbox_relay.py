@@ -23,6 +23,7 @@ import ray
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from actors.background import BackgroundLoopActor
 from cluster import metrics
 from cluster.settings import BOOKING_EVENTS_TOPIC
 from db import outbox
@@ -184,21 +185,19 @@ class OutboxRelay:
 
 
 @ray.remote(max_restarts=-1)
-class OutboxRelayActor:
-    """A relay as a Ray actor: restarted by Ray if it dies; starts draining at construction."""
+class OutboxRelayActor(BackgroundLoopActor):
+    """A relay as a Ray actor, restarted by Ray if it dies."""
 
     def __init__(self, database_url: str, bootstrap_servers: str, batch_size: int, poll_seconds: float):
         self.relay = OutboxRelay(database_url, bootstrap_servers, batch_size=batch_size,
                                  poll_seconds=poll_seconds)
-        self._task: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self.relay.run())
+    def loop(self):
+        return self.relay.run()
 
     async def stats(self) -> dict[str, Any]:
         return {"published": self.relay.published, "dead_lettered": self.relay.dead_lettered,
-                "running": self._task is not None and not self._task.done()}
+                "running": self.running}
 
     async def broker_reachable(self) -> bool:
         """True when the relay's producer can fetch cluster metadata right now."""
