@@ -54,13 +54,14 @@ class OutboxRelay:
 
     def __init__(self, database_url: str, bootstrap_servers: str, *, batch_size: int = 100,
                  poll_seconds: float = 1.0, publish_timeout: float = 10.0,
-                 max_request_size: int = 1_048_576):
+                 max_request_size: int = 1_048_576, coalesce_seconds: float = 0.002):
         self.database_url = database_url
         self.bootstrap_servers = bootstrap_servers
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.publish_timeout = publish_timeout
         self.max_request_size = max_request_size
+        self.coalesce_seconds = coalesce_seconds
         self.published = 0
         self.dead_lettered = 0
         self._wake = asyncio.Event()
@@ -164,6 +165,9 @@ class OutboxRelay:
         listener = asyncio.ensure_future(self._listen_forever())
         try:
             while True:
+                # Cleared before draining: a NOTIFY that arrives mid-drain (for a row this
+                # batch did not see) then ends the wait below at once instead of being lost.
+                self._wake.clear()
                 try:
                     settled = await self.drain_once()
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -172,9 +176,9 @@ class OutboxRelay:
                     continue
                 if settled >= self.batch_size:
                     continue  # more may be waiting
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    await asyncio.sleep(self.coalesce_seconds)  # let concurrent commits join the batch
                 except asyncio.TimeoutError:
                     pass
         finally:

@@ -27,8 +27,14 @@ class InvalidToken(Exception):
 
 
 class TokenVerifier:
+    """Checks tokens; a token already verified is remembered until its expiry, so the
+    signature check runs once per token rather than once per request."""
+
+    CACHE_SIZE = 10_000
+
     def __init__(self, auth: AuthSettings):
         self.auth = auth
+        self._verified: dict[str, tuple[Principal, float]] = {}
         if auth.algorithm == "RS256":
             if not auth.jwks_url:
                 raise ValueError("RS256 needs a JWKS URL")
@@ -37,6 +43,16 @@ class TokenVerifier:
             raise ValueError("HS256 needs a secret")
 
     def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        principal, expires_at = self._verify_signature_and_claims(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, expires_at)
+        return principal
+
+    def _verify_signature_and_claims(self, token: str) -> tuple[Principal, float]:
         try:
             if self.auth.algorithm == "RS256":
                 key = self._jwks.get_signing_key_from_jwt(token).key
@@ -51,7 +67,8 @@ class TokenVerifier:
         role = claims.get("role", "user")
         if role not in ROLES:
             raise InvalidToken(f"unknown role {role!r}")
-        return Principal(str(claims["sub"]), str(claims.get("tenant", DEFAULT_TENANT)), role)
+        principal = Principal(str(claims["sub"]), str(claims.get("tenant", DEFAULT_TENANT)), role)
+        return principal, float(claims["exp"])
 
 
 def issue_token(auth: AuthSettings, user_id: str, tenant_id: str = DEFAULT_TENANT,

@@ -25,7 +25,7 @@ def test_issued_token_verifies_to_its_principal():
 
 
 @pytest.mark.parametrize("token", [
-    jwt.encode(claims(), "wrong-secret", algorithm="HS256"),
+    jwt.encode(claims(), "wrong-secret-wrong-secret-wrong-secret", algorithm="HS256"),
     jwt.encode(claims(exp=int(time.time()) - 10), "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
     jwt.encode(claims(aud="someone-else"), "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
     jwt.encode(claims(iss="evil"), "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
@@ -45,3 +45,14 @@ def test_rs256_mode_requires_jwks_and_refuses_local_issuing():
         TokenVerifier(AuthSettings(algorithm="RS256"))
     with pytest.raises(ValueError):
         issue_token(AuthSettings(algorithm="RS256", jwks_url="http://127.0.0.1:1/jwks"), "alice")
+
+
+def test_a_remembered_token_still_expires():
+    verifier = TokenVerifier(AUTH)
+    expires = int(time.time()) + 2
+    token = jwt.encode(claims(exp=expires), AUTH.secret, algorithm="HS256")
+    assert verifier.verify(token).user_id == "alice"
+    assert verifier.verify(token).user_id == "alice"  # from the cache
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
