@@ -1,0 +1,173 @@
+"""The vehicle entity: one logical actor per vehicle, hosted by vehicle shards.
+
+Live state: latest value per PID with unit and time, running statistics, active trouble codes,
+connection status, last seen, open alerts, health and driver scores. Readings arrive in batches
+(from the device bridge or HTTP ingest); telemetry is persisted by the shard's group-commit
+writer before the batch is acknowledged. On activation the latest values and open trouble codes
+are reloaded from PostgreSQL; statistics and scores restart (they describe this activation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from actors.telemetry_writer import TelemetryWriter
+from actors.vehicle_rules import AlertChange, AlertRules, VehicleMonitor
+from db import vehicles as repo
+from db.pool import create_pool
+
+Reply = dict[str, Any]
+
+
+def error(code: str, message: str) -> Reply:
+    return {"error": code, "message": message}
+
+
+@dataclass(slots=True)
+class PidState:
+    """Latest value and running statistics of one PID."""
+
+    value: float
+    unit: str | None
+    captured_at: datetime
+    count: int = 1
+    mean: float = 0.0
+    minimum: float = 0.0
+    maximum: float = 0.0
+
+    @classmethod
+    def first(cls, value: float, unit: str | None, at: datetime) -> "PidState":
+        return cls(value, unit, at, 1, value, value, value)
+
+    def update(self, value: float, unit: str | None, at: datetime) -> None:
+        if at >= self.captured_at:
+            self.value, self.unit, self.captured_at = value, unit, at
+        self.count += 1
+        self.mean += (value - self.mean) / self.count
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "unit": self.unit, "captured_at": self.captured_at,
+                "stats": {"count": self.count, "mean": self.mean, "min": self.minimum, "max": self.maximum}}
+
+
+class VehicleEntity:
+    def __init__(self, vehicle_id: str, row: dict[str, Any] | None, kind: "VehicleKind"):
+        self.vehicle_id = vehicle_id
+        self.row = row
+        self.kind = kind
+        self.pids: dict[str, PidState] = {}
+        self.dtcs: dict[str, str] = {}
+        self.connection = "unknown"
+        self.last_seen: datetime | None = None
+        self.monitor = VehicleMonitor(kind.rules)
+
+    async def load(self) -> None:
+        if self.row is None:
+            return
+        for r in await repo.latest_readings(self.kind.pool, self.vehicle_id):
+            self.pids[r["pid"]] = PidState.first(r["value"], r["unit"], r["captured_at"])
+            self.last_seen = max(self.last_seen or r["captured_at"], r["captured_at"])
+        for r in await repo.dtc_history(self.kind.pool, self.vehicle_id):
+            if r["cleared_at"] is None:
+                self.dtcs[r["code"]] = r["description"]
+                self.monitor.observe_dtcs({r["code"]: r["description"]}, [], r["first_seen"])
+
+    async def handle(self, command: str, payload: dict[str, Any]) -> Reply:
+        handler = getattr(self, f"on_{command}", None)
+        if handler is None:
+            raise ValueError(f"unknown vehicle command {command!r}")
+        return await handler(**payload)
+
+    def _visible_to(self, tenant_id: str) -> bool:
+        return self.row is not None and self.row["tenant_id"] == tenant_id
+
+    async def on_register(self, tenant_id: str, name: str, vin: str | None, adapter: dict[str, Any]) -> Reply:
+        if self.row is not None:
+            return error("CONFLICT", f"Vehicle {self.vehicle_id} is already registered")
+        row = await repo.insert_vehicle(self.kind.pool, vehicle_id=self.vehicle_id, tenant_id=tenant_id,
+                                        name=name, vin=vin, adapter=adapter)
+        if row is None:
+            return error("CONFLICT", f"Vehicle {self.vehicle_id} is already registered")
+        self.row = row
+        return {"vehicle": self.view()}
+
+    async def on_ingest(self, tenant_id: str, readings: list[tuple[str, float, str | None, datetime]],
+                        reports: list[tuple[dict[str, str], datetime]] = ()) -> Reply:
+        """Apply a batch: readings as (pid, value, unit, captured_at), trouble-code reports as
+        (codes, captured_at). Returns once the telemetry is committed."""
+        if not self._visible_to(tenant_id):
+            return error("NOT_FOUND", "Vehicle not found")
+        changes: list[AlertChange] = []
+        for pid, value, unit, at in sorted(readings, key=lambda r: r[3]):
+            state = self.pids.get(pid)
+            if state is None:
+                self.pids[pid] = PidState.first(value, unit, at)
+            else:
+                state.update(value, unit, at)
+            changes += self.monitor.observe(pid, value, at)
+            self.last_seen = max(self.last_seen or at, at)
+        await self.kind.writer.write(
+            [(self.vehicle_id, tenant_id, pid, value, unit, at) for pid, value, unit, at in readings])
+        for codes, at in reports:
+            async with self.kind.pool.acquire() as conn:
+                new, cleared = await repo.record_dtc_report(
+                    conn, vehicle_id=self.vehicle_id, tenant_id=tenant_id, codes=codes, at=at)
+            self.dtcs = dict(codes)
+            changes += self.monitor.observe_dtcs({c: codes[c] for c in new}, cleared, at)
+            self.last_seen = max(self.last_seen or at, at)
+        return {"accepted": len(readings),
+                "alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
+
+    async def on_set_connection(self, tenant_id: str, status: str) -> Reply:
+        if not self._visible_to(tenant_id):
+            return error("NOT_FOUND", "Vehicle not found")
+        self.connection = status
+        return {"connection": status}
+
+    async def on_get(self, tenant_id: str) -> Reply:
+        if not self._visible_to(tenant_id):
+            return error("NOT_FOUND", "Vehicle not found")
+        return {"vehicle": self.view()}
+
+    def view(self) -> dict[str, Any]:
+        row = self.row
+        return {
+            "vehicle_id": self.vehicle_id, "name": row["name"], "vin": row["vin"],
+            "registered_at": row["registered_at"], "connection": self.connection,
+            "last_seen": self.last_seen,
+            "readings": {pid: s.to_dict() for pid, s in sorted(self.pids.items())},
+            "trouble_codes": [{"code": c, "description": d} for c, d in sorted(self.dtcs.items())],
+            "alerts": [a.to_dict() for a in self.monitor.open_alerts.values()],
+            "health_score": self.monitor.health_score(len(self.dtcs)),
+            "driver_score": self.monitor.driver_score,
+        }
+
+
+class VehicleKind:
+    """Entity kind for vehicle shards: a pool and one telemetry writer per shard process."""
+
+    pool: asyncpg.Pool
+    writer: TelemetryWriter
+    rules: AlertRules
+
+    async def open(self, config: dict[str, Any]) -> None:
+        self.pool = await create_pool(config["database_url"], min_size=1, max_size=6)
+        self.writer = TelemetryWriter(self.pool)
+        self.rules = AlertRules(**config.get("alert_rules", {}))
+
+    async def activate(self, entity_id: str) -> VehicleEntity:
+        entity = VehicleEntity(entity_id, await repo.fetch_vehicle(self.pool, entity_id), self)
+        await entity.load()
+        return entity
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+VEHICLE_KIND = ("vehicle", "actors.vehicle:VehicleKind")

@@ -1,0 +1,78 @@
+"""Vehicle rows, telemetry (bulk COPY) and trouble-code history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+import asyncpg
+
+TELEMETRY_COLUMNS = ("vehicle_id", "tenant_id", "pid", "value", "unit", "captured_at")
+
+
+async def insert_vehicle(conn, *, vehicle_id: str, tenant_id: str, name: str, vin: str | None,
+                         adapter: dict[str, Any]) -> dict[str, Any] | None:
+    """Register a vehicle; None when the id is already taken."""
+    row = await conn.fetchrow(
+        """INSERT INTO vehicles (id, tenant_id, name, vin, adapter) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (id) DO NOTHING RETURNING *""", vehicle_id, tenant_id, name, vin, adapter)
+    return dict(row) if row else None
+
+
+async def fetch_vehicle(conn, vehicle_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM vehicles WHERE id = $1", vehicle_id)
+    return dict(row) if row else None
+
+
+async def list_vehicles(conn, tenant_id: str) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(
+        "SELECT * FROM vehicles WHERE tenant_id = $1 ORDER BY id", tenant_id)]
+
+
+async def latest_readings(conn, vehicle_id: str) -> list[dict[str, Any]]:
+    """The newest stored value of each PID (to re-activate a vehicle's live state)."""
+    return [dict(r) for r in await conn.fetch(
+        """SELECT DISTINCT ON (pid) pid, value, unit, captured_at FROM telemetry
+            WHERE vehicle_id = $1 ORDER BY pid, captured_at DESC""", vehicle_id)]
+
+
+async def copy_telemetry(conn: asyncpg.Connection, rows: Iterable[tuple]) -> None:
+    await conn.copy_records_to_table("telemetry", records=rows, columns=TELEMETRY_COLUMNS)
+
+
+async def telemetry_history(conn, vehicle_id: str, pid: str | None, since: datetime | None,
+                            until: datetime | None, limit: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(
+        """SELECT pid, value, unit, captured_at FROM telemetry
+            WHERE vehicle_id = $1 AND ($2::text IS NULL OR pid = $2)
+              AND ($3::timestamptz IS NULL OR captured_at >= $3)
+              AND ($4::timestamptz IS NULL OR captured_at < $4)
+            ORDER BY captured_at DESC LIMIT $5""", vehicle_id, pid, since, until, limit)]
+
+
+async def record_dtc_report(conn: asyncpg.Connection, *, vehicle_id: str, tenant_id: str,
+                            codes: dict[str, str], at: datetime) -> tuple[list[str], list[str]]:
+    """Apply one mode-03 report to the history: open codes not seen before, refresh last_seen
+    of codes still present, clear codes that are gone. Returns (new codes, cleared codes)."""
+    async with conn.transaction():
+        open_codes = {r["code"] for r in await conn.fetch(
+            "SELECT code FROM dtc_history WHERE vehicle_id = $1 AND cleared_at IS NULL", vehicle_id)}
+        new = sorted(set(codes) - open_codes)
+        cleared = sorted(open_codes - set(codes))
+        await conn.executemany(
+            """INSERT INTO dtc_history (vehicle_id, tenant_id, code, description, first_seen, last_seen)
+               VALUES ($1, $2, $3, $4, $5, $5)""",
+            [(vehicle_id, tenant_id, code, codes[code], at) for code in new])
+        await conn.execute(
+            """UPDATE dtc_history SET last_seen = $2 WHERE vehicle_id = $1 AND cleared_at IS NULL
+               AND code = ANY($3::text[])""", vehicle_id, at, sorted(set(codes) & open_codes))
+        await conn.execute(
+            """UPDATE dtc_history SET cleared_at = $2 WHERE vehicle_id = $1 AND cleared_at IS NULL
+               AND code = ANY($3::text[])""", vehicle_id, at, cleared)
+    return new, cleared
+
+
+async def dtc_history(conn, vehicle_id: str) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(
+        """SELECT code, description, first_seen, last_seen, cleared_at FROM dtc_history
+            WHERE vehicle_id = $1 ORDER BY first_seen DESC""", vehicle_id)]
