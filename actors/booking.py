@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from actors.entity_runtime import CommandEntity, error
 from actors.events import BookingCancelled
 from db import bookings as repo
 from db.pool import create_pool
@@ -21,21 +22,11 @@ from db.pool import create_pool
 Reply = dict[str, Any]
 
 
-def error(code: str, message: str) -> Reply:
-    return {"error": code, "message": message}
-
-
-class BookingEntity:
+class BookingEntity(CommandEntity):
     def __init__(self, booking_id: uuid.UUID, state: dict[str, Any] | None, pool: asyncpg.Pool):
         self.booking_id = booking_id
         self.state = state
         self.pool = pool
-
-    async def handle(self, command: str, payload: dict[str, Any]) -> Reply:
-        handler = getattr(self, f"on_{command}", None)
-        if handler is None:
-            raise ValueError(f"unknown booking command {command!r}")
-        return await handler(**payload)
 
     def _visible_to(self, tenant_id: str) -> bool:
         return self.state is not None and self.state["tenant_id"] == tenant_id

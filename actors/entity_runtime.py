@@ -28,6 +28,21 @@ class Entity(Protocol):
     async def handle(self, command: str, payload: dict[str, Any]) -> Any: ...
 
 
+def error(code: str, message: str) -> dict[str, str]:
+    """A domain error reply (the HTTP layer maps codes to statuses)."""
+    return {"error": code, "message": message}
+
+
+class CommandEntity:
+    """Dispatches a message `command` to the entity's `on_<command>(**payload)` method."""
+
+    async def handle(self, command: str, payload: dict[str, Any]) -> Any:
+        handler = getattr(self, f"on_{command}", None)
+        if handler is None:
+            raise ValueError(f"{type(self).__name__} has no command {command!r}")
+        return await handler(**payload)
+
+
 class EntityKind(Protocol):
     """What a shard needs to host one kind of entity (bookings, vehicles, ...)."""
 

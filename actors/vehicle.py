@@ -15,16 +15,13 @@ from typing import Any
 
 import asyncpg
 
+from actors.entity_runtime import CommandEntity, error
 from actors.telemetry_writer import TelemetryWriter
 from actors.vehicle_rules import AlertChange, AlertRules, VehicleMonitor
 from db import vehicles as repo
 from db.pool import create_pool
 
 Reply = dict[str, Any]
-
-
-def error(code: str, message: str) -> Reply:
-    return {"error": code, "message": message}
 
 
 @dataclass(slots=True)
@@ -56,7 +53,7 @@ class PidState:
                 "stats": {"count": self.count, "mean": self.mean, "min": self.minimum, "max": self.maximum}}
 
 
-class VehicleEntity:
+class VehicleEntity(CommandEntity):
     def __init__(self, vehicle_id: str, row: dict[str, Any] | None, kind: "VehicleKind"):
         self.vehicle_id = vehicle_id
         self.row = row
@@ -77,12 +74,6 @@ class VehicleEntity:
             if r["cleared_at"] is None:
                 self.dtcs[r["code"]] = r["description"]
                 self.monitor.observe_dtcs({r["code"]: r["description"]}, [], r["first_seen"])
-
-    async def handle(self, command: str, payload: dict[str, Any]) -> Reply:
-        handler = getattr(self, f"on_{command}", None)
-        if handler is None:
-            raise ValueError(f"unknown vehicle command {command!r}")
-        return await handler(**payload)
 
     def _visible_to(self, tenant_id: str) -> bool:
         return self.row is not None and self.row["tenant_id"] == tenant_id

@@ -39,6 +39,7 @@ class StackSettings(BaseModel):
     # HTTP proxy, on this machine (`make bench-cancel` with --ingress proxy|direct compares them).
     serve_ingress: Literal["proxy", "direct"] = "direct"
     booking_shards: int = 2
+    vehicle_shards: int = 2
     outbox_relays: int = 2
     entity_idle_seconds: float = 300.0
     relay_poll_seconds: float = 1.0
@@ -66,6 +67,7 @@ class StackSettings(BaseModel):
             metrics_port=int(env.get("FLEETRAY_METRICS_PORT", "9464")),
             serve_ingress=env.get("FLEETRAY_SERVE_INGRESS", "direct"),
             booking_shards=int(env.get("FLEETRAY_BOOKING_SHARDS", "2")),
+            vehicle_shards=int(env.get("FLEETRAY_VEHICLE_SHARDS", "2")),
             outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
             auth=auth,
         )

@@ -21,9 +21,12 @@ from ray import serve
 from cluster.broker import EmbeddedBroker, ensure_topics
 from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE, StackSettings
 from actors.booking import BOOKING_KIND
+from actors.vehicle import VEHICLE_KIND
 from actors.consumers import CONSUMER_EFFECTS
 from actors.entity_runtime import shard_name
-from cluster.topology import booking_router, consumer_name, ensure_consumers, ensure_relays, relay_name
+from cluster.topology import (
+    booking_router, consumer_name, ensure_consumers, ensure_relays, relay_name, vehicle_router,
+)
 from db import outbox
 from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
 from db.migrate import apply_migrations
@@ -89,6 +92,7 @@ class LocalStack:
     async def start_actors(self) -> None:
         self._started_ray_apps = True
         booking_router(self.settings)
+        vehicle_router(self.settings)
         self.relays = ensure_relays(self.settings)
         self.consumers = ensure_consumers(self.settings)
         await self.supervise_once()
@@ -115,13 +119,12 @@ class LocalStack:
                 log.warning("supervision round failed", exc_info=True)
 
     def start_serve(self) -> None:
-        from serve_apps.app import build_bookings_app, build_noop_app
+        from serve_apps.app import build_api_app, build_noop_app
 
         s = self.settings
         serve.start(http_options={"host": s.http_host, "port": s.http_port})
         serve.run(build_noop_app(), name="noop", route_prefix="/noop", blocking=False)
-        serve.run(build_bookings_app(s.model_dump(mode="json")), name="bookings", route_prefix="/",
-                  blocking=False)
+        serve.run(build_api_app(s.model_dump(mode="json")), name="api", route_prefix="/", blocking=False)
 
     def start_metrics(self) -> None:
         from cluster.metrics_server import start_metrics_server
@@ -156,10 +159,11 @@ class LocalStack:
 
     def _remove_from_cluster(self) -> None:
         """On a cluster we joined: delete our Serve apps and kill our named actors only."""
-        for app in ("bookings", "noop"):
+        for app in ("api", "noop"):
             serve.delete(app)
         s = self.settings
         names = ([shard_name(BOOKING_KIND[0], i) for i in range(s.booking_shards)]
+                 + [shard_name(VEHICLE_KIND[0], i) for i in range(s.vehicle_shards)]
                  + [relay_name(i) for i in range(s.outbox_relays)]
                  + [consumer_name(n) for n in CONSUMER_EFFECTS])
         for name in names:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ray
 
 from actors.booking import BOOKING_KIND
+from actors.vehicle import VEHICLE_KIND
 from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
 from actors.entity_runtime import ShardRouter, ensure_shards
 from actors.outbox_relay import OutboxRelayActor
@@ -23,11 +24,19 @@ def consumer_name(name: str) -> str:
     return f"consumer-{name}"
 
 
-def booking_router(settings: StackSettings) -> ShardRouter:
-    kind_name, kind_path = BOOKING_KIND
+def entity_router(settings: StackSettings, kind: tuple[str, str], shard_count: int) -> ShardRouter:
+    kind_name, kind_path = kind
     return ShardRouter(ensure_shards(
-        kind_name, kind_path, settings.booking_shards, {"database_url": settings.database_url},
+        kind_name, kind_path, shard_count, {"database_url": settings.database_url},
         settings.entity_idle_seconds, RAY_NAMESPACE))
+
+
+def booking_router(settings: StackSettings) -> ShardRouter:
+    return entity_router(settings, BOOKING_KIND, settings.booking_shards)
+
+
+def vehicle_router(settings: StackSettings) -> ShardRouter:
+    return entity_router(settings, VEHICLE_KIND, settings.vehicle_shards)
 
 
 def ensure_relays(settings: StackSettings) -> list[ray.actor.ActorHandle]:

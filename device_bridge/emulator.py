@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from cluster.processes import terminate
+
 
 class EmulatedAdapter:
     def __init__(self, link: Path, scenario: str = "car"):
@@ -43,11 +45,5 @@ class EmulatedAdapter:
         raise RuntimeError(f"ELM327-emulator did not report its pty within {timeout}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None

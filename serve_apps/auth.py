@@ -22,6 +22,11 @@ class Principal:
     role: str
 
 
+def principal_of(request) -> Principal:
+    """The caller, as RequestContextMiddleware authenticated it."""
+    return request.state.principal
+
+
 class InvalidToken(Exception):
     """The token is missing, malformed, badly signed, expired or meant for someone else."""
 

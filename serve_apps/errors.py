@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,12 +26,26 @@ STATUS_OF_CODE = {
 }
 
 
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": ", ".join(c for c, st in STATUS_OF_CODE.items() if st == status),
+             "content": {"application/json": {"example": {"error": "CODE", "message": "..."}}}}
+    for status in sorted(set(STATUS_OF_CODE.values()))
+}
+
+
 class ApiError(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = STATUS_OF_CODE[code]
+
+
+def unwrap(reply: dict[str, Any], key: str) -> Any:
+    """The `key` of an entity's reply, or the reply's domain error raised as an ApiError."""
+    if "error" in reply:
+        raise ApiError(reply["error"], reply["message"])
+    return reply[key]
 
 
 def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

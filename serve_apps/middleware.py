@@ -6,8 +6,6 @@ Pure ASGI (not BaseHTTPMiddleware) because it runs on every request of a hot pat
 from __future__ import annotations
 
 import uuid
-from typing import Callable
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve_apps.auth import InvalidToken, TokenVerifier
@@ -19,7 +17,7 @@ PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json"})
 class RequestContextMiddleware:
     """Sets scope['state']['request_id'] and ['principal']; answers 401 for a bad token."""
 
-    def __init__(self, app: ASGIApp, verifier: Callable[[], TokenVerifier | None]):
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier | None):
         self.app = app
         self.verifier = verifier
 
@@ -34,18 +32,19 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                headers = message.setdefault("headers", [])
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode()))
             await send(message)
 
         path = scope["path"]
         if path not in PUBLIC_PATHS:
             auth = headers.get(b"authorization", b"").decode("latin-1")
             scheme, _, token = auth.partition(" ")
-            verifier = self.verifier()
             try:
-                if scheme.lower() != "bearer" or not token or verifier is None:
+                if scheme.lower() != "bearer" or not token or self.verifier is None:
                     raise InvalidToken("missing bearer token")
-                state["principal"] = verifier.verify(token.strip())
+                state["principal"] = self.verifier.verify(token.strip())
             except InvalidToken as exc:
                 response = error_response("UNAUTHENTICATED", f"Invalid or missing token: {exc}",
                                           headers={"WWW-Authenticate": "Bearer"})

@@ -6,9 +6,10 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
 
-@serve.deployment(max_ongoing_requests=256,
-                  logging_config={"encoding": "JSON", "enable_access_log": False})
+
+@serve.deployment(**DEPLOYMENT_DEFAULTS)
 class NoopApi:
     async def __call__(self, request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})

@@ -1,0 +1,41 @@
+"""The HTTP ingress: one FastAPI app (auth middleware, error bodies, per-area routers) served
+by one Ray Serve deployment. Scale it from the dashboard or the Serve config (num_replicas).
+
+The app is built inside each replica, after the replica has opened its services, so routes and
+middleware get them directly rather than through a module-level app object (Serve copies such
+an object when it pickles the deployment)."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+
+from cluster.logs import configure_json_logging
+from cluster.settings import StackSettings
+from serve_apps import bookings, health, vehicles
+from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
+from serve_apps.errors import install_error_handlers
+from serve_apps.middleware import RequestContextMiddleware
+from serve_apps.services import Services, open_services
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    """The FastAPI app; `services` is None only where no request is served (OpenAPI export)."""
+    app = FastAPI(title="fleetray", version="0.1.0")
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, verifier=services.verifier if services else None)
+    for area in (health, bookings, vehicles):
+        app.include_router(area.router)
+    return app
+
+
+@serve.deployment(**DEPLOYMENT_DEFAULTS)
+@serve.ingress()
+class FleetApi:
+    async def __init__(self, settings: dict[str, Any]):
+        configure_json_logging()
+        self.services = await open_services(StackSettings.model_validate(settings))
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_app(self.services)

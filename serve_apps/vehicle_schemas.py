@@ -1,0 +1,59 @@
+"""HTTP bodies of the vehicle API."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+PID_PATTERN = r"^[A-Z0-9_]{1,64}$"  # python-obd command names: RPM, COOLANT_TEMP, ...
+VEHICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+MAX_READINGS_PER_BATCH = 5000
+
+
+class RegisterVehicleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vehicle_id: str = Field(pattern=VEHICLE_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    vin: str | None = Field(default=None, min_length=11, max_length=17)
+    adapter: dict[str, Any] = Field(default_factory=dict, description="e.g. {'port': '/dev/rfcomm0'}")
+
+
+class ReadingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pid: str = Field(pattern=PID_PATTERN)
+    value: float
+    unit: str | None = Field(default=None, max_length=64)
+    captured_at: AwareDatetime
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("value must be a finite number")
+        return value
+
+
+class TelemetryBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    readings: list[ReadingIn] = Field(min_length=1, max_length=MAX_READINGS_PER_BATCH)
+
+
+class TelemetryPoint(BaseModel):
+    pid: str
+    value: float
+    unit: str | None
+    captured_at: datetime
+
+
+class DtcEntry(BaseModel):
+    code: str
+    description: str
+    first_seen: datetime
+    last_seen: datetime
+    cleared_at: datetime | None

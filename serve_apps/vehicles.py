@@ -1,0 +1,80 @@
+"""Vehicle routes: register and list vehicles, live state from each vehicle's entity actor,
+HTTP telemetry ingest, history and trouble codes. Every route is scoped to the caller's
+tenant: another tenant's vehicle is a 404."""
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from db import vehicles as repo
+from serve_apps.auth import principal_of
+from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
+from serve_apps.services import Services, services
+from serve_apps.vehicle_schemas import DtcEntry, RegisterVehicleRequest, TelemetryBatch, TelemetryPoint
+
+router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses=ERROR_RESPONSES)
+
+LIST_FIELDS = ("vehicle_id", "name", "connection", "last_seen", "health_score", "driver_score")
+
+
+async def own_vehicle(svc: Services, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
+    row = await repo.fetch_vehicle(svc.pool, vehicle_id)
+    if row is None or row["tenant_id"] != tenant_id:
+        raise ApiError("NOT_FOUND", "Vehicle not found")
+    return row
+
+
+@router.post("", status_code=201)
+async def register_vehicle(body: RegisterVehicleRequest, request: Request,
+                           svc: Services = Depends(services)) -> dict[str, Any]:
+    who = principal_of(request)
+    if who.role != "operator":
+        raise ApiError("FORBIDDEN", "Only operators can register vehicles")
+    reply = await svc.vehicles.ask(body.vehicle_id, "register", {
+        "tenant_id": who.tenant_id, "name": body.name, "vin": body.vin, "adapter": body.adapter})
+    return unwrap(reply, "vehicle")
+
+
+@router.get("")
+async def list_vehicles(request: Request, svc: Services = Depends(services)) -> list[dict[str, Any]]:
+    """The tenant's vehicles with their live connection, health and driver score."""
+    who = principal_of(request)
+    rows = await repo.list_vehicles(svc.pool, who.tenant_id)
+    replies = await asyncio.gather(*(
+        svc.vehicles.ask(r["id"], "get", {"tenant_id": who.tenant_id}) for r in rows))
+    return [{k: unwrap(reply, "vehicle")[k] for k in LIST_FIELDS} for reply in replies]
+
+
+@router.get("/{vehicle_id}")
+async def get_vehicle(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+    who = principal_of(request)
+    return unwrap(await svc.vehicles.ask(vehicle_id, "get", {"tenant_id": who.tenant_id}), "vehicle")
+
+
+@router.post("/{vehicle_id}/telemetry", status_code=202)
+async def ingest_telemetry(vehicle_id: str, body: TelemetryBatch, request: Request,
+                           svc: Services = Depends(services)) -> dict[str, Any]:
+    """A gateway's batch of readings; 202 once they are in the live state and stored."""
+    who = principal_of(request)
+    readings = [(r.pid, r.value, r.unit, r.captured_at) for r in body.readings]
+    reply = await svc.vehicles.ask(vehicle_id, "ingest", {"tenant_id": who.tenant_id, "readings": readings})
+    return {"accepted": unwrap(reply, "accepted")}
+
+
+@router.get("/{vehicle_id}/telemetry", response_model=list[TelemetryPoint])
+async def telemetry_history(vehicle_id: str, request: Request, pid: str | None = None,
+                            since: datetime | None = Query(None, alias="from"),
+                            until: datetime | None = Query(None, alias="to"),
+                            limit: int = Query(1000, ge=1, le=10_000),
+                            svc: Services = Depends(services)) -> list[dict[str, Any]]:
+    await own_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
+    return await repo.telemetry_history(svc.pool, vehicle_id, pid, since, until, limit)
+
+
+@router.get("/{vehicle_id}/dtcs")
+async def trouble_codes(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+    await own_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
+    history = [DtcEntry(**r) for r in await repo.dtc_history(svc.pool, vehicle_id)]
+    return {"active": [h for h in history if h.cleared_at is None], "history": history}
