@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # How long the broker may hold a fetch open waiting for data: bounds consumer latency.
 FETCH_MAX_WAIT_MS = 50
+TRUNCATION_CHECK_SECONDS = 5.0
 
 
 async def notify_users_and_owners(conn: asyncpg.Connection, events: list[BookingCancelled]) -> None:
@@ -55,6 +56,23 @@ CONSUMER_EFFECTS = {
     "notifications": notify_users_and_owners,
     "property-management": release_availability,
 }
+
+
+async def rewind_truncated_partitions(consumer: AIOKafkaConsumer) -> None:
+    """Seek to the beginning of any partition whose log now ends before our position.
+
+    That happens when a topic's log is truncated or recreated (the embedded in-memory broker
+    after a restart, an unclean leader election). Brokers may answer such fetches with nothing
+    rather than OFFSET_OUT_OF_RANGE, which would leave the consumer waiting forever; re-reading
+    is safe because every event is de-duplicated by id."""
+    assigned = list(consumer.assignment())
+    if not assigned:
+        return
+    ends = await consumer.end_offsets(assigned)
+    for tp in assigned:
+        if await consumer.position(tp) > ends[tp]:
+            log.warning("partition %s was truncated (end %d); re-reading it from the start", tp, ends[tp])
+            await consumer.seek_to_beginning(tp)
 
 
 def decode(record: ConsumerRecord) -> BookingCancelled | None:
@@ -97,9 +115,14 @@ class BookingEventConsumer:
             group_id=f"fleetray-{self.name}", enable_auto_commit=False,
             auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await consumer.start()
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + TRUNCATION_CHECK_SECONDS
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                if not batches and loop.time() >= next_check:
+                    await rewind_truncated_partitions(consumer)
+                    next_check = loop.time() + TRUNCATION_CHECK_SECONDS
                 events = []
                 for records in batches.values():
                     for record in records:

@@ -94,6 +94,8 @@ class VehicleEntity(CommandEntity):
         (codes, captured_at). Returns once the telemetry is committed."""
         if not self._visible_to(tenant_id):
             return error("NOT_FOUND", "Vehicle not found")
+        if readings:
+            self.connection = "connected"  # data is flowing (also restores it after re-activation)
         changes: list[AlertChange] = []
         for pid, value, unit, at in sorted(readings, key=lambda r: r[3]):
             state = self.pids.get(pid)

@@ -40,6 +40,8 @@ class StackSettings(BaseModel):
     serve_ingress: Literal["proxy", "direct"] = "direct"
     booking_shards: int = 2
     vehicle_shards: int = 2
+    # ELM327-emulator adapters `fleetray run` starts and reads into tenant "demo" (0: none).
+    demo_fleet: int = 3
     outbox_relays: int = 2
     entity_idle_seconds: float = 300.0
     relay_poll_seconds: float = 1.0
@@ -68,6 +70,7 @@ class StackSettings(BaseModel):
             serve_ingress=env.get("FLEETRAY_SERVE_INGRESS", "direct"),
             booking_shards=int(env.get("FLEETRAY_BOOKING_SHARDS", "2")),
             vehicle_shards=int(env.get("FLEETRAY_VEHICLE_SHARDS", "2")),
+            demo_fleet=int(env.get("FLEETRAY_DEMO_FLEET", "3")),
             outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
             auth=auth,
         )

@@ -35,6 +35,7 @@ from db.pool import create_pool
 log = logging.getLogger(__name__)
 
 TOPICS = {BOOKING_EVENTS_TOPIC: 6, "vehicle-alerts": 6}
+DEMO_TENANT = "demo"
 SUPERVISE_SECONDS = 2.0
 OUTBOX_CLEANUP_SECONDS = 3600.0
 OUTBOX_RETENTION_DAYS = 30
@@ -52,6 +53,8 @@ class LocalStack:
         self._ray_started_here = False
         self._supervisor: asyncio.Task | None = None
         self._started_ray_apps = False
+        self.emulators: list = []
+        self.bridges: list = []
 
     @property
     def api_url(self) -> str:
@@ -100,7 +103,7 @@ class LocalStack:
     async def supervise_once(self) -> None:
         """(Re)start the loops of relays and consumers; a no-op for loops already running.
         Ray restarts a dead actor's process; this call resumes its work."""
-        await asyncio.gather(*(a.start.remote() for a in self.relays + self.consumers))
+        await asyncio.gather(*(a.start.remote() for a in self.relays + self.consumers + self.bridges))
 
     async def _supervise_forever(self) -> None:
         """Resume restarted actors every few seconds; delete old processed outbox rows hourly."""
@@ -132,10 +135,36 @@ class LocalStack:
         start_metrics_server(self.settings.metrics_port, self.settings.state_dir / "prometheus",
                              self.pool, asyncio.get_running_loop())
 
+    async def start_demo_fleet(self) -> None:
+        """ELM327-emulator adapters (owned by this process), their vehicles registered in
+        tenant "demo", and a bridge actor reading them."""
+        from device_bridge.bridge import DeviceBridgeActor
+        from device_bridge.emulator import EmulatedAdapter
+
+        s = self.settings
+        links = s.state_dir / "adapters"
+        links.mkdir(parents=True, exist_ok=True)
+        router = vehicle_router(s)
+        adapters = []
+        for i in range(1, s.demo_fleet + 1):
+            emulator = EmulatedAdapter(links / f"demo-{i}")
+            await asyncio.get_running_loop().run_in_executor(None, emulator.start)
+            self.emulators.append(emulator)
+            vehicle_id = f"demo-{i}"
+            await router.ask(vehicle_id, "register", {  # a CONFLICT reply: registered by an earlier run
+                "tenant_id": DEMO_TENANT, "name": f"Demo car {i}", "vin": None,
+                "adapter": {"port": emulator.port, "emulated": True}})
+            adapters.append({"vehicle_id": vehicle_id, "port": emulator.port})
+        self.bridges = [DeviceBridgeActor.options(
+            name="device-bridge-demo", namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
+        ).remote(s.model_dump(mode="json"), DEMO_TENANT, adapters)]
+
     async def start(self, *, with_metrics: bool = True) -> None:
         await self.start_data_services()
         self.start_ray()
         await self.start_actors()
+        if self.settings.demo_fleet:
+            await self.start_demo_fleet()
         self.start_serve()
         if with_metrics:
             self.start_metrics()
@@ -165,7 +194,7 @@ class LocalStack:
         names = ([shard_name(BOOKING_KIND[0], i) for i in range(s.booking_shards)]
                  + [shard_name(VEHICLE_KIND[0], i) for i in range(s.vehicle_shards)]
                  + [relay_name(i) for i in range(s.outbox_relays)]
-                 + [consumer_name(n) for n in CONSUMER_EFFECTS])
+                 + [consumer_name(n) for n in CONSUMER_EFFECTS] + ["device-bridge-demo"])
         for name in names:
             try:
                 ray.kill(ray.get_actor(name, namespace=RAY_NAMESPACE))
@@ -180,6 +209,8 @@ class LocalStack:
                 ray.shutdown()  # stops the local head and everything on it, Serve included
             else:
                 self._remove_from_cluster()
+        for emulator in self.emulators:
+            emulator.stop()
         if self.pool is not None:
             await self.pool.close()
         if self.broker is not None:

@@ -91,7 +91,7 @@ async def stack(state_dir, database_url, broker, auth_settings):
     settings = StackSettings(
         state_dir=state_dir, database_url=database_url,
         kafka_bootstrap_servers=broker.bootstrap_servers, http_port=free_port(),
-        metrics_port=free_port(), dashboard_port=free_port(), relay_poll_seconds=0.5,
+        metrics_port=free_port(), dashboard_port=free_port(), relay_poll_seconds=0.5, demo_fleet=2,
         auth=auth_settings)
     stack = LocalStack(settings)
     await stack.start()

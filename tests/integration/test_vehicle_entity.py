@@ -47,6 +47,7 @@ async def test_ingest_updates_live_state_and_persists_before_acknowledging(kind,
     assert (rpm["value"], rpm["unit"], rpm["captured_at"]) == (804.0, "revolutions_per_minute", t(4))
     assert rpm["stats"] == {"count": 5, "mean": 802.0, "min": 800.0, "max": 804.0}
     assert view["last_seen"] == t(4) and view["health_score"] == 100
+    assert view["connection"] == "connected", "data flowing means the adapter is online"
 
 
 async def test_other_tenants_see_nothing_and_write_nothing(kind, pool):

@@ -1,0 +1,82 @@
+"""The device bridge: runs many adapter readers, batches their output and delivers it to the
+vehicle entity actors (one `ingest` message per vehicle per batch, sent through the shard
+router, which batches again per shard). A vehicle whose adapter drops shows `disconnected`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import ray
+
+from actors.background import BackgroundLoopActor
+from actors.entity_runtime import ShardRouter
+from cluster.settings import StackSettings
+from cluster.topology import vehicle_router
+from device_bridge.batcher import ReadingBatcher
+from device_bridge.obd_reader import AdapterConfig, AdapterReader, Status
+from device_bridge.readings import DtcReport, Reading
+
+log = logging.getLogger(__name__)
+
+
+class DeviceBridge:
+    def __init__(self, router: ShardRouter, tenant_id: str, adapters: list[AdapterConfig],
+                 batcher: ReadingBatcher | None = None):
+        self.router = router
+        self.tenant_id = tenant_id
+        self.batcher = batcher or ReadingBatcher()
+        self.readers = [AdapterReader(a, self.batcher.add_reading, self.batcher.add_report, self._on_status)
+                        for a in adapters]
+        self.delivered = 0
+        self._status_updates: set[asyncio.Task] = set()
+
+    def _on_status(self, vehicle_id: str, status: Status) -> None:
+        task = asyncio.ensure_future(self.router.ask(
+            vehicle_id, "set_connection", {"tenant_id": self.tenant_id, "status": status}))
+        self._status_updates.add(task)
+        task.add_done_callback(self._status_updates.discard)
+
+    async def deliver(self, readings: list[Reading], reports: list[DtcReport]) -> None:
+        """Send one batch, grouped by vehicle; waits until every vehicle acknowledged it."""
+        by_vehicle: dict[str, dict[str, list]] = defaultdict(lambda: {"readings": [], "reports": []})
+        for r in readings:
+            by_vehicle[r.vehicle_id]["readings"].append((r.pid, r.value, r.unit, r.captured_at))
+        for report in reports:
+            by_vehicle[report.vehicle_id]["reports"].append((dict(report.codes), report.captured_at))
+        replies = await asyncio.gather(*(
+            self.router.ask(vehicle_id, "ingest", {"tenant_id": self.tenant_id, **batch})
+            for vehicle_id, batch in by_vehicle.items()), return_exceptions=True)
+        for vehicle_id, reply in zip(by_vehicle, replies):
+            if isinstance(reply, BaseException) or "error" in reply:
+                log.warning("vehicle %s refused a batch: %r", vehicle_id, reply)
+        self.delivered += len(readings)
+
+    async def run(self) -> None:
+        tasks = [asyncio.ensure_future(reader.run()) for reader in self.readers]
+        try:
+            while True:
+                await self.deliver(*await self.batcher.next_batch())
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+@ray.remote(max_restarts=-1)
+class DeviceBridgeActor(BackgroundLoopActor):
+    """A bridge as a Ray actor serving many adapters (`fleetray run` starts one for the demo
+    fleet). Adapters are dicts of AdapterConfig fields."""
+
+    def __init__(self, settings: dict[str, Any], tenant_id: str, adapters: list[dict[str, Any]]):
+        router = vehicle_router(StackSettings.model_validate(settings))
+        self.bridge = DeviceBridge(router, tenant_id, [AdapterConfig(**a) for a in adapters])
+
+    def loop(self):
+        return self.bridge.run()
+
+    async def stats(self) -> dict[str, Any]:
+        return {"delivered": self.bridge.delivered, "dropped": self.bridge.batcher.dropped,
+                "adapters": {r.config.vehicle_id: r.state.status for r in self.bridge.readers},
+                "running": self.running}
