@@ -117,10 +117,14 @@ class VehicleEntity(CommandEntity):
         return {"accepted": len(readings),
                 "alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
 
-    async def on_set_connection(self, tenant_id: str, status: str) -> Reply:
+    async def on_set_connection(self, tenant_id: str, status: str, vin: str | None = None) -> Reply:
+        """The bridge reports its adapter's link (and the VIN it read once connected)."""
         if not self._visible_to(tenant_id):
             return error("NOT_FOUND", "Vehicle not found")
         self.connection = status
+        if vin and not self.row["vin"]:
+            await repo.record_vin(self.kind.pool, self.vehicle_id, vin)
+            self.row = {**self.row, "vin": vin}
         return {"connection": status}
 
     async def on_get(self, tenant_id: str) -> Reply:

@@ -24,6 +24,11 @@ async def fetch_vehicle(conn, vehicle_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+async def record_vin(conn, vehicle_id: str, vin: str) -> None:
+    """Store the VIN the adapter reported, unless one is already registered."""
+    await conn.execute("UPDATE vehicles SET vin = $2 WHERE id = $1 AND vin IS NULL", vehicle_id, vin)
+
+
 async def list_vehicles(conn, tenant_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(
         "SELECT * FROM vehicles WHERE tenant_id = $1 ORDER BY id", tenant_id)]

@@ -28,14 +28,14 @@ class DeviceBridge:
         self.router = router
         self.tenant_id = tenant_id
         self.batcher = batcher or ReadingBatcher()
-        self.readers = [AdapterReader(a, self.batcher.add_reading, self.batcher.add_report, self._on_status)
-                        for a in adapters]
+        self.readers = {a.vehicle_id: AdapterReader(a, self.batcher.add_reading, self.batcher.add_report,
+                                                    self._on_status) for a in adapters}
         self.delivered = 0
         self._status_updates: set[asyncio.Task] = set()
 
     def _on_status(self, vehicle_id: str, status: Status) -> None:
-        task = asyncio.ensure_future(self.router.ask(
-            vehicle_id, "set_connection", {"tenant_id": self.tenant_id, "status": status}))
+        task = asyncio.ensure_future(self.router.ask(vehicle_id, "set_connection", {
+            "tenant_id": self.tenant_id, "status": status, "vin": self.readers[vehicle_id].state.vin}))
         self._status_updates.add(task)
         task.add_done_callback(self._status_updates.discard)
 
@@ -55,7 +55,7 @@ class DeviceBridge:
         self.delivered += len(readings)
 
     async def run(self) -> None:
-        tasks = [asyncio.ensure_future(reader.run()) for reader in self.readers]
+        tasks = [asyncio.ensure_future(reader.run()) for reader in self.readers.values()]
         try:
             while True:
                 await self.deliver(*await self.batcher.next_batch())
@@ -78,5 +78,5 @@ class DeviceBridgeActor(BackgroundLoopActor):
 
     async def stats(self) -> dict[str, Any]:
         return {"delivered": self.bridge.delivered, "dropped": self.bridge.batcher.dropped,
-                "adapters": {r.config.vehicle_id: r.state.status for r in self.bridge.readers},
+                "adapters": {vid: r.state.status for vid, r in self.bridge.readers.items()},
                 "running": self.running}

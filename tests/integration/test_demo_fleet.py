@@ -20,6 +20,7 @@ async def test_emulated_adapters_feed_live_state_and_history(stack, make_client,
     vehicle = await wait_until(live_rpm, timeout=60, interval=0.5)
     assert vehicle["readings"]["RPM"]["unit"] == "revolutions_per_minute"
     assert vehicle["readings"]["SPEED"]["unit"] == "kilometer_per_hour"
+    assert vehicle["vin"], "the VIN the adapter reported is recorded"
     stored = await wait_until(lambda: pool.fetchval(
         "SELECT count(DISTINCT pid) FROM telemetry WHERE vehicle_id = 'demo-1'"), timeout=30)
     assert stored >= 4
