@@ -35,5 +35,6 @@ async def open_services(settings: StackSettings) -> Services:
                     flags=FeatureFlagCache(pool), audit=AuditWriter(pool))
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """async on purpose: FastAPI runs a plain `def` dependency in a thread pool, per request."""
     return request.app.state.services
