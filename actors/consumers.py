@@ -137,8 +137,12 @@ class BookingEventConsumer:
                 unique = list({e.event_id: e for e in events}.values())  # a batch may hold a redelivery
                 if unique:
                     await self.apply(unique)
-                if batches:
-                    await consumer.commit()
+                # Commit exactly what was applied. A bare commit() would also store the positions
+                # of idle partitions, which after a broker lost its log are stale and would be
+                # handed back on the next rebalance.
+                applied_up_to = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+                if applied_up_to:
+                    await consumer.commit(applied_up_to)
         finally:
             await consumer.stop()
 
