@@ -64,14 +64,12 @@ async def rewind_truncated_partitions(consumer: AIOKafkaConsumer) -> None:
     That happens when a topic's log is truncated or recreated (the embedded in-memory broker
     after a restart, an unclean leader election). Brokers may answer such fetches with nothing
     rather than OFFSET_OUT_OF_RANGE, which would leave the consumer waiting forever; re-reading
-    is safe because every event is de-duplicated by id."""
-    assigned = list(consumer.assignment())
-    if not assigned:
-        return
-    ends = await consumer.end_offsets(assigned)
-    for tp in assigned:
-        if await consumer.position(tp) > ends[tp]:
-            log.warning("partition %s was truncated (end %d); re-reading it from the start", tp, ends[tp])
+    is safe because every event is de-duplicated by id. The log end is the high watermark of
+    the last fetch response (Tansu's ListOffsets answer undercounts batched records)."""
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is not None and await consumer.position(tp) > end:
+            log.warning("partition %s was truncated (end %d); re-reading it from the start", tp, end)
             await consumer.seek_to_beginning(tp)
 
 
