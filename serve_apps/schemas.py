@@ -13,11 +13,6 @@ from actors.events import CancellationReason
 MAX_NOTES_LENGTH = 1000
 
 
-class ErrorBody(BaseModel):
-    error: str
-    message: str
-
-
 class CreateBookingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

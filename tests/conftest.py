@@ -3,7 +3,6 @@ running the whole stack. Session-scoped because each takes seconds to start."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -104,7 +103,7 @@ def token_for(auth: AuthSettings, user: str, tenant: str = "default", role: str 
 
 
 @pytest.fixture
-def make_client(stack, auth_settings):
+async def make_client(stack, auth_settings):
     """make_client(user, tenant=..., role=...) -> an httpx.AsyncClient authenticated as them."""
     clients: list[httpx.AsyncClient] = []
 
@@ -117,8 +116,7 @@ def make_client(stack, auth_settings):
 
     yield make
     for client in clients:
-        # closing is async; httpx closes idle connections when the object is collected
-        pass
+        await client.aclose()
 
 
 def unique(prefix: str) -> str:

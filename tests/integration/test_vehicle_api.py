@@ -1,8 +1,6 @@
 """The vehicle API end to end on the real stack: operators register, gateways ingest, users
 read live state and history; tenants never see each other's vehicles."""
 
-import math
-
 import pytest
 
 from tests.conftest import unique
