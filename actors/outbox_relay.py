@@ -1,4 +1,4 @@
-"""Outbox relay: drains booking_outbox to Kafka (the Watermill forwarder pattern).
+"""Outbox relay: drains one outbox table to its Kafka topic (the Watermill forwarder pattern).
 
 Each batch is claimed with FOR UPDATE SKIP LOCKED inside a transaction that stays open until
 the broker has acknowledged (acks=all) and the rows are marked processed, so several relays
@@ -25,7 +25,6 @@ from aiokafka.errors import KafkaError
 
 from actors.background import BackgroundLoopActor
 from cluster import metrics
-from cluster.settings import BOOKING_EVENTS_TOPIC
 from db import outbox
 from db.pool import connect, create_pool
 
@@ -41,9 +40,10 @@ def is_outage(exc: BaseException) -> bool:
 
 
 def kafka_record(entry: outbox.OutboxEntry) -> dict[str, Any]:
-    """The Kafka message of an outbox row: key = booking id, headers carry the stored event id."""
+    """The Kafka message of an outbox row: key = the entity id (booking, vehicle), so one entity's
+    events stay in order on one partition; headers carry the stored event id."""
     return {
-        "key": entry.booking_id.encode(),
+        "key": entry.key.encode(),
         "value": json.dumps(entry.payload, separators=(",", ":")).encode(),
         "headers": [("event_type", entry.event_type.encode()), ("event_id", entry.event_id.encode())],
     }
@@ -52,11 +52,14 @@ def kafka_record(entry: outbox.OutboxEntry) -> dict[str, Any]:
 class OutboxRelay:
     """The relay loop, independent of Ray so it can be driven directly in tests."""
 
-    def __init__(self, database_url: str, bootstrap_servers: str, *, batch_size: int = 100,
+    def __init__(self, database_url: str, bootstrap_servers: str,
+                 table: outbox.OutboxTable = outbox.BOOKING_OUTBOX, *, batch_size: int = 100,
                  poll_seconds: float = 1.0, publish_timeout: float = 10.0,
                  max_request_size: int = 1_048_576, coalesce_seconds: float = 0.002):
         self.database_url = database_url
         self.bootstrap_servers = bootstrap_servers
+        self.table = table
+        self.metrics = metrics.OUTBOX_METRICS[table.name]
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.publish_timeout = publish_timeout
@@ -101,7 +104,7 @@ class OutboxRelay:
         pending: dict[asyncio.Future, int] = {}
         for i, entry in enumerate(entries):
             try:
-                pending[await producer.send(BOOKING_EVENTS_TOPIC, **kafka_record(entry))] = i
+                pending[await producer.send(self.table.topic, **kafka_record(entry))] = i
             except Exception as exc:  # rejected before sending, e.g. too large, or no metadata
                 outcomes[i] = exc
         if pending:
@@ -118,21 +121,21 @@ class OutboxRelay:
         if self._pool is None:
             self._pool = await create_pool(self.database_url, min_size=1, max_size=2)
         async with self._pool.acquire() as conn, conn.transaction():
-            entries = await outbox.claim_batch(conn, self.batch_size)
+            entries = await outbox.claim_batch(conn, self.table, self.batch_size)
             if not entries:
                 return 0
             outcomes = await self._publish(entries)
             done = [e.id for e, err in zip(entries, outcomes) if err is None]
-            await outbox.mark_processed(conn, done)
+            await outbox.mark_processed(conn, self.table, done)
             for entry, err in zip(entries, outcomes):
                 if err is None:
-                    metrics.OUTBOX_PUBLISHED.labels("success").inc()
-                    metrics.OUTBOX_RETRY_COUNT.observe(entry.retry_count)
+                    self.metrics.published.labels("success").inc()
+                    self.metrics.retry_count.observe(entry.retry_count)
                     continue
-                metrics.OUTBOX_PUBLISHED.labels("error").inc()
+                self.metrics.published.labels("error").inc()
                 if is_outage(err):
                     continue  # the row keeps its budget; the relay backs off below
-                if await outbox.record_failure(conn, entry, repr(err)):
+                if await outbox.record_failure(conn, self.table, entry, repr(err)):
                     self.dead_lettered += 1
                     log.error("event %s moved to dead-letter table: %r", entry.event_id, err)
         self.published += len(done)
@@ -151,7 +154,7 @@ class OutboxRelay:
             try:
                 conn = await connect(self.database_url)
                 try:
-                    await conn.add_listener(outbox.NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                    await conn.add_listener(self.table.channel, lambda *_: self._wake.set())
                     self._wake.set()  # catch up on anything committed while not listening
                     while not conn.is_closed():
                         await asyncio.sleep(1)
@@ -192,8 +195,9 @@ class OutboxRelay:
 class OutboxRelayActor(BackgroundLoopActor):
     """A relay as a Ray actor, restarted by Ray if it dies."""
 
-    def __init__(self, database_url: str, bootstrap_servers: str, batch_size: int, poll_seconds: float):
-        self.relay = OutboxRelay(database_url, bootstrap_servers, batch_size=batch_size,
+    def __init__(self, database_url: str, bootstrap_servers: str, table: outbox.OutboxTable,
+                 batch_size: int, poll_seconds: float):
+        self.relay = OutboxRelay(database_url, bootstrap_servers, table, batch_size=batch_size,
                                  poll_seconds=poll_seconds)
 
     def loop(self):

@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from cluster.metrics import OUTBOX_GAUGES
-from db.outbox import outbox_stats
+from db.outbox import OUTBOXES, outbox_stats
 
 
 class OutboxGaugeCollector:
@@ -22,17 +22,17 @@ class OutboxGaugeCollector:
         self.loop = loop
 
     def collect(self):
-        try:
-            stats = asyncio.run_coroutine_threadsafe(outbox_stats(self.pool), self.loop).result(5)
-        except Exception:
-            return  # database down: the gauges are absent rather than wrong
-        values = {"booking_outbox_size": stats.size,
-                  "booking_outbox_processing_lag_seconds": stats.lag_seconds,
-                  "booking_outbox_dlq_size": stats.dlq_size}
-        for name, help_text in OUTBOX_GAUGES.items():
-            gauge = GaugeMetricFamily(name, help_text)
-            gauge.add_metric([], values[name])
-            yield gauge
+        for table in OUTBOXES.values():
+            try:
+                stats = asyncio.run_coroutine_threadsafe(outbox_stats(self.pool, table), self.loop).result(5)
+            except Exception:
+                return  # database down: the gauges are absent rather than wrong
+            values = {"size": stats.size, "processing_lag_seconds": stats.lag_seconds,
+                      "dlq_size": stats.dlq_size}
+            for suffix, help_text in OUTBOX_GAUGES.items():
+                gauge = GaugeMetricFamily(f"{table.name}_{suffix}", help_text)
+                gauge.add_metric([], values[suffix])
+                yield gauge
 
 
 def start_metrics_server(port: int, multiproc_dir: Path, pool, loop) -> None:

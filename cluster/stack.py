@@ -19,13 +19,13 @@ import ray
 from ray import serve
 
 from cluster.broker import EmbeddedBroker, ensure_topics
-from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE, StackSettings
+from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE, VEHICLE_ALERTS_TOPIC, StackSettings
 from actors.booking import BOOKING_KIND
 from actors.vehicle import VEHICLE_KIND
 from actors.consumers import CONSUMER_EFFECTS
 from actors.entity_runtime import shard_name
 from cluster.topology import (
-    booking_router, consumer_name, ensure_consumers, ensure_relays, relay_name, vehicle_router,
+    booking_router, consumer_name, ensure_consumers, ensure_relays, relay_name, relay_slots, vehicle_router,
 )
 from db import outbox
 from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
@@ -34,7 +34,7 @@ from db.pool import create_pool
 
 log = logging.getLogger(__name__)
 
-TOPICS = {BOOKING_EVENTS_TOPIC: 6, "vehicle-alerts": 6}
+TOPICS = {BOOKING_EVENTS_TOPIC: 6, VEHICLE_ALERTS_TOPIC: 6}
 DEMO_TENANT = "demo"
 SUPERVISE_SECONDS = 2.0
 OUTBOX_CLEANUP_SECONDS = 3600.0
@@ -115,8 +115,9 @@ class LocalStack:
                 await self.supervise_once()
                 if loop.time() >= next_cleanup:
                     async with self.pool.acquire() as conn:
-                        deleted = await outbox.delete_processed_older_than(conn, OUTBOX_RETENTION_DAYS)
-                    log.info("outbox cleanup deleted %d processed rows", deleted)
+                        for table in outbox.OUTBOXES.values():
+                            deleted = await outbox.delete_processed_older_than(conn, table, OUTBOX_RETENTION_DAYS)
+                            log.info("%s cleanup deleted %d processed rows", table.name, deleted)
                     next_cleanup = loop.time() + OUTBOX_CLEANUP_SECONDS
             except Exception:  # an actor mid-restart or the database down; the next round retries
                 log.warning("supervision round failed", exc_info=True)
@@ -193,7 +194,7 @@ class LocalStack:
         s = self.settings
         names = ([shard_name(BOOKING_KIND[0], i) for i in range(s.booking_shards)]
                  + [shard_name(VEHICLE_KIND[0], i) for i in range(s.vehicle_shards)]
-                 + [relay_name(i) for i in range(s.outbox_relays)]
+                 + [relay_name(table, i) for table, i in relay_slots(s)]
                  + [consumer_name(n) for n in CONSUMER_EFFECTS] + ["device-bridge-demo"])
         for name in names:
             try:

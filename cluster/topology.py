@@ -1,4 +1,4 @@
-"""The named Ray actors of the booking half: shards, outbox relays, consumers.
+"""The named Ray actors: entity shards, outbox relays (one set per outbox), booking consumers.
 
 Names are fixed so any process (launcher, Serve replica, CLI, test) can find them; all are
 detached and restartable, created with get_if_exists so starting twice is harmless.
@@ -14,10 +14,17 @@ from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
 from actors.entity_runtime import ShardRouter, ensure_shards
 from actors.outbox_relay import OutboxRelayActor
 from cluster.settings import RAY_NAMESPACE, StackSettings
+from db.outbox import BOOKING_OUTBOX, VEHICLE_ALERT_OUTBOX, OutboxTable
 
 
-def relay_name(index: int) -> str:
-    return f"outbox-relay-{index}"
+def relay_name(table: OutboxTable, index: int) -> str:
+    return f"{table.name.replace('_', '-')}-relay-{index}"
+
+
+def relay_slots(settings: StackSettings) -> list[tuple[OutboxTable, int]]:
+    """Which relays run: `outbox_relays` for bookings, one for the (much rarer) vehicle alerts."""
+    return ([(BOOKING_OUTBOX, i) for i in range(settings.outbox_relays)]
+            + [(VEHICLE_ALERT_OUTBOX, 0)])
 
 
 def consumer_name(name: str) -> str:
@@ -42,10 +49,10 @@ def vehicle_router(settings: StackSettings) -> ShardRouter:
 def ensure_relays(settings: StackSettings) -> list[ray.actor.ActorHandle]:
     return [
         OutboxRelayActor.options(
-            name=relay_name(i), namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
-        ).remote(settings.database_url, settings.kafka_bootstrap_servers,
+            name=relay_name(table, i), namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
+        ).remote(settings.database_url, settings.kafka_bootstrap_servers, table,
                  settings.relay_batch_size, settings.relay_poll_seconds)
-        for i in range(settings.outbox_relays)
+        for table, i in relay_slots(settings)
     ]
 
 
@@ -61,9 +68,9 @@ def ensure_consumers(settings: StackSettings) -> list[ray.actor.ActorHandle]:
 def find_relays(settings: StackSettings) -> list[ray.actor.ActorHandle]:
     """The relays that exist now (none when the stack's launcher did not start them)."""
     found = []
-    for i in range(settings.outbox_relays):
+    for table, i in relay_slots(settings):
         try:
-            found.append(ray.get_actor(relay_name(i), namespace=RAY_NAMESPACE))
+            found.append(ray.get_actor(relay_name(table, i), namespace=RAY_NAMESPACE))
         except ValueError:
             pass
     return found

@@ -1,4 +1,8 @@
-"""The booking outbox table: claim batches for relays, record outcomes, dead letters, cleanup."""
+"""Transactional outboxes: claim batches for relays, record outcomes, dead letters, cleanup.
+
+Two outboxes share one shape (see migrations 0001 and 0004): booking events and vehicle alerts.
+Each is described by an OutboxTable; its dead-letter table and NOTIFY channel follow its name.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +11,80 @@ from typing import Any
 
 import asyncpg
 
+from cluster.settings import BOOKING_EVENTS_TOPIC, VEHICLE_ALERTS_TOPIC
+
 MAX_PUBLISH_ATTEMPTS = 5
-NOTIFY_CHANNEL = "booking_outbox"
+
+
+@dataclass(frozen=True)
+class OutboxTable:
+    """One outbox: rows of `name` are published to `topic`, keyed by `key_column`."""
+
+    name: str
+    key_column: str
+    topic: str
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}_dlq"
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel its insert trigger signals."""
+        return self.name
+
+
+BOOKING_OUTBOX = OutboxTable("booking_outbox", "booking_id", BOOKING_EVENTS_TOPIC)
+VEHICLE_ALERT_OUTBOX = OutboxTable("vehicle_alert_outbox", "vehicle_id", VEHICLE_ALERTS_TOPIC)
+OUTBOXES = {"bookings": BOOKING_OUTBOX, "alerts": VEHICLE_ALERT_OUTBOX}
 
 
 @dataclass(frozen=True)
 class OutboxEntry:
     id: int
     event_id: str
-    booking_id: str
+    key: str
     event_type: str
     payload: dict[str, Any]
     retry_count: int
 
 
-async def claim_batch(conn: asyncpg.Connection, limit: int) -> list[OutboxEntry]:
+async def insert_events(conn: asyncpg.Connection, table: OutboxTable,
+                        events: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+    """Add events as (event_id, key, event_type, payload); call inside the transaction that
+    makes the change they describe, so both commit or neither does."""
+    if events:
+        await conn.executemany(
+            f"""INSERT INTO {table.name} (event_id, {table.key_column}, event_type, event_payload)
+                VALUES ($1, $2, $3, $4)""",
+            events)
+
+
+async def claim_batch(conn: asyncpg.Connection, table: OutboxTable, limit: int) -> list[OutboxEntry]:
     """Lock up to `limit` due, unprocessed rows, oldest first; other relays skip them.
 
     Must run inside a transaction: the row locks last until it ends.
     """
     rows = await conn.fetch(
-        """SELECT id, event_id, booking_id, event_type, event_payload, retry_count
-             FROM booking_outbox
-            WHERE processed_at IS NULL AND next_attempt_at <= now()
-            ORDER BY id
-            LIMIT $1
-              FOR UPDATE SKIP LOCKED""",
+        f"""SELECT id, event_id, {table.key_column} AS key, event_type, event_payload, retry_count
+              FROM {table.name}
+             WHERE processed_at IS NULL AND next_attempt_at <= now()
+             ORDER BY id
+             LIMIT $1
+               FOR UPDATE SKIP LOCKED""",
         limit,
     )
     return [
-        OutboxEntry(r["id"], str(r["event_id"]), str(r["booking_id"]), r["event_type"],
+        OutboxEntry(r["id"], str(r["event_id"]), str(r["key"]), r["event_type"],
                     r["event_payload"], r["retry_count"])
         for r in rows
     ]
 
 
-async def mark_processed(conn: asyncpg.Connection, ids: list[int]) -> None:
+async def mark_processed(conn: asyncpg.Connection, table: OutboxTable, ids: list[int]) -> None:
     if ids:
         await conn.execute(
-            "UPDATE booking_outbox SET processed_at = now() WHERE id = ANY($1::bigint[])", ids
-        )
+            f"UPDATE {table.name} SET processed_at = now() WHERE id = ANY($1::bigint[])", ids)
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -54,51 +92,52 @@ def backoff_seconds(attempt: int) -> float:
     return float(min(60, 2 ** (attempt - 1)))
 
 
-async def record_failure(conn: asyncpg.Connection, entry: OutboxEntry, error: str) -> bool:
+async def record_failure(conn: asyncpg.Connection, table: OutboxTable, entry: OutboxEntry,
+                         error: str) -> bool:
     """Count a failed publish, then move the row to the dead-letter table once it has failed
     MAX_PUBLISH_ATTEMPTS times. Returns True when it was dead-lettered."""
     attempts = entry.retry_count + 1
     if attempts >= MAX_PUBLISH_ATTEMPTS:
         await conn.execute(
-            """WITH moved AS (DELETE FROM booking_outbox WHERE id = $1 RETURNING *)
-               INSERT INTO booking_outbox_dlq (id, event_id, booking_id, event_type, event_payload,
-                                               created_at, retry_count, last_error)
-               SELECT id, event_id, booking_id, event_type, event_payload, created_at, $2, $3
-                 FROM moved""",
+            f"""WITH moved AS (DELETE FROM {table.name} WHERE id = $1 RETURNING *)
+                INSERT INTO {table.dlq} (id, event_id, {table.key_column}, event_type, event_payload,
+                                         created_at, retry_count, last_error)
+                SELECT id, event_id, {table.key_column}, event_type, event_payload, created_at, $2, $3
+                  FROM moved""",
             entry.id, attempts, error,
         )
         return True
     await conn.execute(
-        """UPDATE booking_outbox
-              SET retry_count = $2, last_error = $3,
-                  next_attempt_at = now() + make_interval(secs => $4)
-            WHERE id = $1""",
+        f"""UPDATE {table.name}
+               SET retry_count = $2, last_error = $3,
+                   next_attempt_at = now() + make_interval(secs => $4)
+             WHERE id = $1""",
         entry.id, attempts, error, backoff_seconds(attempts),
     )
     return False
 
 
-async def replay_dead_letters(conn: asyncpg.Connection, event_ids: list[str] | None = None) -> int:
+async def replay_dead_letters(conn: asyncpg.Connection, table: OutboxTable,
+                              event_ids: list[str] | None = None) -> int:
     """Move dead letters (all, or the given event ids) back into the outbox with a fresh retry
     budget; the event id is kept so consumers still de-duplicate. Returns how many moved."""
     async with conn.transaction():
         rows = await conn.fetch(
-            """WITH moved AS (
-                 DELETE FROM booking_outbox_dlq
-                  WHERE $1::uuid[] IS NULL OR event_id = ANY($1::uuid[])
-              RETURNING *)
-               INSERT INTO booking_outbox (event_id, booking_id, event_type, event_payload, created_at)
-               SELECT event_id, booking_id, event_type, event_payload, created_at FROM moved
-               RETURNING id""",
+            f"""WITH moved AS (
+                  DELETE FROM {table.dlq}
+                   WHERE $1::uuid[] IS NULL OR event_id = ANY($1::uuid[])
+               RETURNING *)
+                INSERT INTO {table.name} (event_id, {table.key_column}, event_type, event_payload, created_at)
+                SELECT event_id, {table.key_column}, event_type, event_payload, created_at FROM moved
+                RETURNING id""",
             event_ids,
         )
     return len(rows)
 
 
-async def delete_processed_older_than(conn: asyncpg.Connection, days: int = 30) -> int:
+async def delete_processed_older_than(conn: asyncpg.Connection, table: OutboxTable, days: int = 30) -> int:
     result = await conn.execute(
-        "DELETE FROM booking_outbox WHERE processed_at < now() - make_interval(days => $1)", days
-    )
+        f"DELETE FROM {table.name} WHERE processed_at < now() - make_interval(days => $1)", days)
     return int(result.split()[-1])
 
 
@@ -109,11 +148,11 @@ class OutboxStats:
     dlq_size: int
 
 
-async def outbox_stats(conn: asyncpg.Connection | asyncpg.Pool) -> OutboxStats:
+async def outbox_stats(conn: asyncpg.Connection | asyncpg.Pool, table: OutboxTable) -> OutboxStats:
     row = await conn.fetchrow(
-        """SELECT (SELECT count(*) FROM booking_outbox WHERE processed_at IS NULL) AS size,
-                  (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)
-                     FROM booking_outbox WHERE processed_at IS NULL) AS lag,
-                  (SELECT count(*) FROM booking_outbox_dlq) AS dlq"""
+        f"""SELECT (SELECT count(*) FROM {table.name} WHERE processed_at IS NULL) AS size,
+                   (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)
+                      FROM {table.name} WHERE processed_at IS NULL) AS lag,
+                   (SELECT count(*) FROM {table.dlq}) AS dlq"""
     )
     return OutboxStats(row["size"], float(row["lag"]), row["dlq"])

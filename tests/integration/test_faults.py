@@ -11,6 +11,7 @@ from cluster.settings import RAY_NAMESPACE
 from cluster.stack import TOPICS
 from actors.consumers import CONSUMER_EFFECTS
 from cluster.topology import consumer_name, relay_name
+from db.outbox import BOOKING_OUTBOX
 from tests.conftest import consumed_counts, create_booking, insert_event, pg_restart, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -87,7 +88,7 @@ async def test_relay_killed_mid_batch_loses_nothing_and_duplicates_nothing(stack
             event_ids)
     kills = 0
     while await processed() < len(event_ids) and kills < 4:
-        relay = ray.get_actor(relay_name(kills % 2), namespace=RAY_NAMESPACE)
+        relay = ray.get_actor(relay_name(BOOKING_OUTBOX, kills % 2), namespace=RAY_NAMESPACE)
         ray.kill(relay, no_restart=False)  # Ray restarts it; the stack's supervisor resumes its loop
         kills += 1
         await asyncio.sleep(0.3)

@@ -84,7 +84,7 @@ async def test_fifth_failure_moves_to_dead_letters_and_replay_delivers_it(privat
     assert dead["retry_count"] == 5 and "MessageSizeTooLarge" in dead["last_error"]
 
     async with private_pool.acquire() as conn:
-        assert await outbox.replay_dead_letters(conn, [str(event_id)]) == 1
+        assert await outbox.replay_dead_letters(conn, outbox.BOOKING_OUTBOX, [str(event_id)]) == 1
     healthy = OutboxRelay(private_database_url, broker.bootstrap_servers)
     while await healthy.drain_once():
         pass
@@ -137,7 +137,7 @@ async def test_cleanup_deletes_only_processed_rows_older_than_the_retention(priv
     await private_pool.execute("UPDATE booking_outbox SET created_at = now() - interval '60 days' WHERE event_id = $1",
                                uuid.UUID(pending["event_id"]))
     async with private_pool.acquire() as conn:
-        assert await outbox.delete_processed_older_than(conn, 30) == 1
+        assert await outbox.delete_processed_older_than(conn, outbox.BOOKING_OUTBOX, 30) == 1
     left = {str(r["event_id"]) for r in await private_pool.fetch("SELECT event_id FROM booking_outbox")}
     assert old["event_id"] not in left and {recent["event_id"], pending["event_id"]} <= left
     await private_pool.execute("UPDATE booking_outbox SET processed_at = now() WHERE processed_at IS NULL")
