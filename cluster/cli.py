@@ -58,20 +58,21 @@ async def _flag(settings: StackSettings, name: str, percentage: int | None) -> N
         await conn.close()
 
 
-async def _outbox(settings: StackSettings, action: str, event_ids: list[str], days: int) -> None:
+async def _outbox(settings: StackSettings, which: str, action: str, event_ids: list[str], days: int) -> None:
     from db import outbox
     from db.pool import connect
 
+    table = outbox.OUTBOXES[which]
     conn = await connect(_database_url(settings))
     try:
         if action == "replay":
-            moved = await outbox.replay_dead_letters(conn, event_ids or None)
+            moved = await outbox.replay_dead_letters(conn, table, event_ids or None)
             print(f"re-queued {moved} dead-lettered event(s)")
         elif action == "cleanup":
-            deleted = await outbox.delete_processed_older_than(conn, days)
+            deleted = await outbox.delete_processed_older_than(conn, table, days)
             print(f"deleted {deleted} processed event(s) older than {days} days")
         else:
-            stats = await outbox.outbox_stats(conn)
+            stats = await outbox.outbox_stats(conn, table)
             print(f"unprocessed={stats.size} lag_seconds={stats.lag_seconds:.1f} dead_letters={stats.dlq_size}")
     finally:
         await conn.close()
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     out = sub.add_parser("outbox", help="outbox status, dead-letter replay, cleanup")
     out.add_argument("action", choices=["status", "replay", "cleanup"])
+    out.add_argument("--outbox", choices=["bookings", "alerts"], default="bookings",
+                     help="booking events (default) or vehicle alerts")
     out.add_argument("--event-id", action="append", default=[], help="replay only these (repeatable)")
     out.add_argument("--older-than-days", type=int, default=30)
     return parser
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "flag":
         asyncio.run(_flag(settings, args.name, args.percentage))
     elif args.command == "outbox":
-        asyncio.run(_outbox(settings, args.action, args.event_id, args.older_than_days))
+        asyncio.run(_outbox(settings, args.outbox, args.action, args.event_id, args.older_than_days))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 RAY_NAMESPACE = "fleetray"
 BOOKING_EVENTS_TOPIC = "booking-events"
+VEHICLE_ALERTS_TOPIC = "vehicle-alerts"
 
 
 class AuthSettings(BaseModel):
