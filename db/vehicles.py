@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import asyncpg
 
@@ -56,18 +56,23 @@ async def telemetry_history(conn, vehicle_id: str, pid: str | None, since: datet
 
 
 async def record_dtc_report(conn: asyncpg.Connection, *, vehicle_id: str, tenant_id: str,
-                            codes: dict[str, str], at: datetime) -> tuple[list[str], list[str]]:
-    """Apply one mode-03 report to the history: open codes not seen before, refresh last_seen
-    of codes still present, clear codes that are gone. Returns (new codes, cleared codes)."""
+                            codes: dict[str, str], at: datetime,
+                            freeze_frames: Mapping[str, dict[str, Any]] | None = None,
+                            ) -> tuple[list[str], list[str]]:
+    """Apply one mode-03 report to the history: open codes not seen before (with their freeze
+    frame, if the report has one), refresh last_seen of codes still present, clear codes that
+    are gone. Returns (new codes, cleared codes). A frame for a code already open is ignored:
+    it belongs to the occurrence that is open, which has its own."""
     async with conn.transaction():
         open_codes = {r["code"] for r in await conn.fetch(
             "SELECT code FROM dtc_history WHERE vehicle_id = $1 AND cleared_at IS NULL", vehicle_id)}
         new = sorted(set(codes) - open_codes)
         cleared = sorted(open_codes - set(codes))
         await conn.executemany(
-            """INSERT INTO dtc_history (vehicle_id, tenant_id, code, description, first_seen, last_seen)
-               VALUES ($1, $2, $3, $4, $5, $5)""",
-            [(vehicle_id, tenant_id, code, codes[code], at) for code in new])
+            """INSERT INTO dtc_history (vehicle_id, tenant_id, code, description, first_seen, last_seen,
+                                        freeze_frame)
+               VALUES ($1, $2, $3, $4, $5, $5, $6)""",
+            [(vehicle_id, tenant_id, code, codes[code], at, (freeze_frames or {}).get(code)) for code in new])
         await conn.execute(
             """UPDATE dtc_history SET last_seen = $2 WHERE vehicle_id = $1 AND cleared_at IS NULL
                AND code = ANY($3::text[])""", vehicle_id, at, sorted(set(codes) & open_codes))
@@ -79,5 +84,5 @@ async def record_dtc_report(conn: asyncpg.Connection, *, vehicle_id: str, tenant
 
 async def dtc_history(conn, vehicle_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(
-        """SELECT code, description, first_seen, last_seen, cleared_at FROM dtc_history
+        """SELECT code, description, first_seen, last_seen, cleared_at, freeze_frame FROM dtc_history
             WHERE vehicle_id = $1 ORDER BY first_seen DESC""", vehicle_id)]

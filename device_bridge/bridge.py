@@ -44,8 +44,10 @@ class DeviceBridge:
         by_vehicle: dict[str, dict[str, list]] = defaultdict(lambda: {"readings": [], "reports": []})
         for r in readings:
             by_vehicle[r.vehicle_id]["readings"].append((r.pid, r.value, r.unit, r.captured_at))
-        for report in reports:
-            by_vehicle[report.vehicle_id]["reports"].append((dict(report.codes), report.captured_at))
+        for report in reports:  # the freeze frames go along only when there are some
+            by_vehicle[report.vehicle_id]["reports"].append(
+                (dict(report.codes), report.captured_at, report.freeze_frames) if report.freeze_frames
+                else (dict(report.codes), report.captured_at))
         replies = await asyncio.gather(*(
             self.router.ask(vehicle_id, "ingest", {"tenant_id": self.tenant_id, **batch})
             for vehicle_id, batch in by_vehicle.items()), return_exceptions=True)

@@ -1,6 +1,6 @@
 """Reads one ELM327 adapter with python-obd: VIN once, a fast and a slow PID group each at its
-own rate (only PIDs the car supports), stored trouble codes periodically. Values keep their
-units. A dropped or garbled adapter is reconnected with back-off while its vehicle shows
+own rate (only PIDs the car supports), stored trouble codes periodically, and the freeze frame
+(mode 02) when a new code appears. Values keep their units. A dropped or garbled adapter is reconnected with back-off while its vehicle shows
 `disconnected`; the caller's other adapters are unaffected.
 
 python-obd is blocking, so every adapter call runs in a worker thread.
@@ -16,7 +16,7 @@ from typing import Callable, Literal
 
 import obd
 
-from device_bridge.readings import DtcReport, Reading
+from device_bridge.readings import DtcReport, FreezeFrame, Reading
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,15 @@ SLOW_PIDS = ("COOLANT_TEMP", "CONTROL_MODULE_VOLTAGE", "FUEL_LEVEL", "INTAKE_TEM
              "OIL_TEMP", "AMBIANT_AIR_TEMP", "MAF", "TIMING_ADVANCE")
 Status = Literal["connecting", "connected", "disconnected"]
 MAX_FAILED_ROUNDS = 3  # consecutive rounds with no valid answer before the link counts as lost
+NEGATIVE_RESPONSE = 0x7F  # an ECU's "no such data" answer, which python-obd decodes as a value
 
 
 @dataclass
 class AdapterConfig:
     vehicle_id: str
     port: str                 # serial device, Bluetooth rfcomm device, or pty of an emulator
-    baudrate: int | None = 38400
+    baudrate: int | None = 38400  # None: python-obd probes it (not over socket:// URLs)
+    protocol: str | None = None   # ELM327 protocol id ("6": ISO 15765-4 CAN 11 bit 500k); None: auto
     fast_hz: float = 5.0
     slow_hz: float = 0.5
     dtc_seconds: float = 10.0
@@ -48,18 +50,30 @@ class AdapterState:
     supported: list[str] = field(default_factory=list)
     reconnects: int = 0
     last_error: str | None = None
+    codes: frozenset[str] = frozenset()  # in the last mode-03 report: a code not in it is new
+
+
+def answered(response: obd.OBDResponse) -> bool:
+    """Whether the ECU gave data: python-obd decodes its negative response (7F ...) as a value."""
+    return (not response.is_null() and response.value is not None
+            and not any(m.data[:1] == bytes([NEGATIVE_RESPONSE]) for m in response.messages))
+
+
+def to_value(response: obd.OBDResponse) -> tuple[float, str | None] | None:
+    """A python-obd answer as (magnitude, unit name), or None if there is no number in it."""
+    if not answered(response):
+        return None
+    value = response.value
+    if hasattr(value, "magnitude"):
+        return float(value.magnitude), str(value.units)
+    if isinstance(value, (int, float)):
+        return float(value), None
+    return None
 
 
 def to_reading(vehicle_id: str, pid: str, response: obd.OBDResponse, at: datetime) -> Reading | None:
-    """A python-obd answer as a Reading (magnitude and unit name), or None if it is empty."""
-    value = response.value
-    if response.is_null() or value is None:
-        return None
-    if hasattr(value, "magnitude"):
-        return Reading(vehicle_id, pid, float(value.magnitude), str(value.units), at)
-    if isinstance(value, (int, float)):
-        return Reading(vehicle_id, pid, float(value), None, at)
-    return None
+    value = to_value(response)
+    return None if value is None else Reading(vehicle_id, pid, *value, at)
 
 
 class AdapterReader:
@@ -79,8 +93,8 @@ class AdapterReader:
             self.on_status(self.config.vehicle_id, status)
 
     def _connect(self) -> obd.OBD:
-        connection = obd.OBD(self.config.port, baudrate=self.config.baudrate, fast=False,
-                             timeout=self.config.connect_timeout)
+        connection = obd.OBD(self.config.port, baudrate=self.config.baudrate, protocol=self.config.protocol,
+                             fast=False, timeout=self.config.connect_timeout)
         if connection.status() != obd.OBDStatus.CAR_CONNECTED:
             connection.close()
             raise ConnectionError(f"adapter at {self.config.port}: {connection.status()}")
@@ -101,10 +115,35 @@ class AdapterReader:
 
     def _query_dtcs(self) -> DtcReport | None:
         response = self._connection.query(obd.commands.GET_DTC)
-        if response.is_null():
+        if not answered(response):
             return None
-        return DtcReport(self.config.vehicle_id, tuple((code, desc or "") for code, desc in response.value),
-                         datetime.now(timezone.utc))
+        at = datetime.now(timezone.utc)
+        codes = tuple((code, desc or "") for code, desc in response.value)
+        new = sorted({code for code, _ in codes} - self.state.codes)
+        self.state.codes = frozenset(code for code, _ in codes)
+        return DtcReport(self.config.vehicle_id, codes, at, self._freeze_frames(new) if new else {})
+
+    def _freeze_frames(self, new_codes: list[str]) -> dict[str, FreezeFrame]:
+        """Read the freeze frame and key it by the code that triggered it: the one the ECU names
+        (mode 02 PID 02), or the only new code when the ECU does not say. The ECU keeps a single
+        frame, so when it names an older code or several codes are new and it names none, no new
+        code gets it."""
+        trigger = None
+        if self._connection.supports(obd.commands.DTC_FREEZE_DTC):
+            answer = self._connection.query(obd.commands.DTC_FREEZE_DTC)
+            if answered(answer):
+                trigger = answer.value[0]
+        code = trigger if trigger is not None else (new_codes[0] if len(new_codes) == 1 else None)
+        if code not in new_codes:
+            return {}
+        frame: FreezeFrame = {}
+        for pid in dict.fromkeys(self.config.fast_pids + self.config.slow_pids):
+            command = obd.commands["DTC_" + pid]
+            if self._connection.supports(command):
+                value = to_value(self._connection.query(command))
+                if value is not None:
+                    frame[pid] = {"value": value[0], "unit": value[1]}
+        return {code: frame} if frame else {}
 
     async def _session(self) -> None:
         """One connected session; returns (or raises) when the link is lost."""

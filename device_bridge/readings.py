@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+# PID name (python-obd mode-1 name, e.g. "RPM") -> {"value": float, "unit": str | None}
+FreezeFrame = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,8 +21,11 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class DtcReport:
-    """The stored trouble codes (mode 03) of one vehicle at one moment; empty when none."""
+    """The stored trouble codes (mode 03) of one vehicle at one moment; empty when none.
+    freeze_frames holds the mode-02 snapshot of a code that is new since the previous report
+    (the ECU keeps one frame, so at most one code has one)."""
 
     vehicle_id: str
     codes: tuple[tuple[str, str], ...]  # (code, description)
     captured_at: datetime
+    freeze_frames: dict[str, FreezeFrame] = field(default_factory=dict)  # code -> frame

@@ -51,9 +51,17 @@ class TelemetryPoint(BaseModel):
     captured_at: datetime
 
 
+class FreezeFrameValue(BaseModel):
+    value: float
+    unit: str | None
+
+
 class DtcEntry(BaseModel):
     code: str
     description: str
     first_seen: datetime
     last_seen: datetime
     cleared_at: datetime | None
+    freeze_frame: dict[str, FreezeFrameValue] | None = Field(
+        default=None, description="the ECU's snapshot when the code was set (mode 02), by PID, e.g. "
+                                  "{'RPM': {'value': 1726.0, 'unit': 'revolutions_per_minute'}}")
