@@ -29,3 +29,19 @@ class BookingCancelled(BaseModel):
     reason: CancellationReason
     notes: str | None = None
     occurred_at: datetime
+
+
+class VehicleAlertEvent(BaseModel):
+    """An alert raised or cleared on a vehicle, published to `vehicle-alerts` via the alert
+    outbox in the transaction that stored the reading or trouble code behind it."""
+
+    event_type: Literal["VehicleAlertRaised", "VehicleAlertCleared"]
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    vehicle_id: str
+    tenant_id: str
+    alert_key: str
+    severity: Literal["warning", "critical"]
+    message: str
+    value: float | None = None
+    raised_at: datetime
+    occurred_at: datetime

@@ -3,8 +3,10 @@
 Live state: latest value per PID with unit and time, running statistics, active trouble codes,
 connection status, last seen, open alerts, health and driver scores. Readings arrive in batches
 (from the device bridge or HTTP ingest); telemetry is persisted by the shard's group-commit
-writer before the batch is acknowledged. On activation the latest values and open trouble codes
-are reloaded from PostgreSQL; statistics and scores restart (they describe this activation).
+writer before the batch is acknowledged, and every alert raised or cleared commits with the
+reading or trouble-code report behind it, together with its outbox event for `vehicle-alerts`.
+On activation the latest values, open trouble codes and open alerts are reloaded from
+PostgreSQL; statistics and scores restart (they describe this activation).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 import asyncpg
 
 from actors.entity_runtime import CommandEntity, error
+from actors.events import VehicleAlertEvent
 from actors.telemetry_writer import TelemetryWriter
-from actors.vehicle_rules import AlertChange, AlertRules, VehicleMonitor
+from actors.vehicle_rules import Alert, AlertChange, AlertRules, VehicleMonitor
 from db import vehicles as repo
+from db.vehicle_alerts import open_alerts, record_alert_events
 from db.pool import create_pool
 
 Reply = dict[str, Any]
@@ -73,7 +77,8 @@ class VehicleEntity(CommandEntity):
         for r in await repo.dtc_history(self.kind.pool, self.vehicle_id):
             if r["cleared_at"] is None:
                 self.dtcs[r["code"]] = r["description"]
-                self.monitor.observe_dtcs({r["code"]: r["description"]}, [], r["first_seen"])
+        for r in await open_alerts(self.kind.pool, self.vehicle_id):
+            self.monitor.open_alerts[r["key"]] = Alert(**r)
 
     def _visible_to(self, tenant_id: str) -> bool:
         return self.row is not None and self.row["tenant_id"] == tenant_id
@@ -106,16 +111,26 @@ class VehicleEntity(CommandEntity):
             changes += self.monitor.observe(pid, value, at)
             self.last_seen = max(self.last_seen or at, at)
         await self.kind.writer.write(
-            [(self.vehicle_id, tenant_id, pid, value, unit, at) for pid, value, unit, at in readings])
+            [(self.vehicle_id, tenant_id, pid, value, unit, at) for pid, value, unit, at in readings],
+            self._alert_events(tenant_id, changes))
         for codes, at in reports:
-            async with self.kind.pool.acquire() as conn:
+            async with self.kind.pool.acquire() as conn, conn.transaction():
                 new, cleared = await repo.record_dtc_report(
                     conn, vehicle_id=self.vehicle_id, tenant_id=tenant_id, codes=codes, at=at)
+                dtc_changes = self.monitor.observe_dtcs({c: codes[c] for c in new}, cleared, at)
+                await record_alert_events(conn, self._alert_events(tenant_id, dtc_changes))
             self.dtcs = dict(codes)
-            changes += self.monitor.observe_dtcs({c: codes[c] for c in new}, cleared, at)
+            changes += dtc_changes
             self.last_seen = max(self.last_seen or at, at)
         return {"accepted": len(readings),
                 "alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
+
+    def _alert_events(self, tenant_id: str, changes: list[AlertChange]) -> list[VehicleAlertEvent]:
+        return [VehicleAlertEvent(
+            event_type="VehicleAlertRaised" if c.change == "raised" else "VehicleAlertCleared",
+            vehicle_id=self.vehicle_id, tenant_id=tenant_id, alert_key=c.alert.key,
+            severity=c.alert.severity, message=c.alert.message, value=c.alert.value,
+            raised_at=c.alert.raised_at, occurred_at=c.at) for c in changes]
 
     async def on_set_connection(self, tenant_id: str, status: str, vin: str | None = None) -> Reply:
         """The bridge reports its adapter's link (and the VIN it read once connected)."""

@@ -70,7 +70,7 @@ async def test_trouble_codes_raise_alerts_keep_history_and_survive_reactivation(
     view = (await again.handle("get", {"tenant_id": "fleet-a"}))["vehicle"]
     assert view["trouble_codes"] == [{"code": "P0301", "description": "Cylinder 1 Misfire Detected"}]
     assert view["readings"]["COOLANT_TEMP"]["value"] == 115.0
-    assert view["health_score"] == 85
+    assert view["health_score"] == 65  # the code (-15) and the still-open coolant alert (-20)
 
     reply = await again.handle("ingest", {"tenant_id": "fleet-a", "readings": [], "reports": [({}, t(20))]})
     assert [(a["change"], a["key"]) for a in reply["alerts"]] == [("cleared", "dtc:P0301")]
