@@ -1,4 +1,5 @@
-"""The `fleetray` command: run the stack, issue tokens, flip flags, replay dead letters."""
+"""The `fleetray` command: run the stack, issue tokens, flip flags, replay dead letters, attach
+real OBD-II adapters."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import logging
 import signal
 import sys
+import time
+from pathlib import Path
 
 from cluster.settings import StackSettings
 
@@ -78,6 +81,74 @@ async def _outbox(settings: StackSettings, which: str, action: str, event_ids: l
         await conn.close()
 
 
+BRIDGE_STATUS_SECONDS = 5.0
+
+
+async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remove: bool) -> None:
+    """Attach the adapters of config_path to the running stack; in the foreground, print their
+    status every few seconds (and resume a bridge Ray restarted) until Ctrl-C removes them."""
+    import ray
+
+    from cluster.settings import RAY_NAMESPACE
+    from device_bridge.attach import attach, bridge_stats, detach as detach_bridges, resume
+    from device_bridge.config import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+    settings.database_url = _database_url(settings)
+    # RAY_ADDRESS, else the local cluster `fleetray run` started (stack.json does not name it).
+    ray.init(address=settings.ray_address or "auto", namespace=RAY_NAMESPACE, log_to_driver=False)
+    stem = config_path.stem
+    if remove:
+        print(f"removed {len(await detach_bridges(stem))} bridge actor(s) of {config_path}")
+        return
+    bridges, registered = await attach(settings, config, stem)
+    print(f"attached {len(config.adapters)} adapter(s) of {config_path}:")
+    for b in bridges:
+        print(f"  {b.name}  tenant {b.tenant_id}: {', '.join(b.vehicle_ids)}")
+    if registered:
+        print(f"registered new vehicles: {', '.join(registered)}")
+    if detach:
+        print(f"detached; remove them with: fleetray bridge --config {config_path} --remove")
+        return
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    print("Ctrl-C removes them", flush=True)
+    try:
+        delivered, since = None, time.monotonic()
+        while not stop.is_set():
+            try:
+                await resume(bridges)
+            except Exception:  # a bridge mid-restart: the next round resumes it
+                pass
+            stats = await bridge_stats(bridges)
+            total, now = sum(s["delivered"] for s in stats if s), time.monotonic()
+            rate = max(0.0, total - delivered) / (now - since) if delivered is not None else 0.0
+            delivered, since = total, now
+            print(_bridge_status_line(bridges, stats, rate), flush=True)
+            try:
+                await asyncio.wait_for(stop.wait(), BRIDGE_STATUS_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        print(f"removed {len(await detach_bridges(stem))} bridge actor(s)", flush=True)
+
+
+def _bridge_status_line(bridges, stats, rate: float) -> str:
+    parts = []
+    for bridge, s in zip(bridges, stats):
+        if s is None:
+            parts.append(f"{bridge.name} not answering")
+        else:
+            parts += [f"{vehicle} {status}" for vehicle, status in s["adapters"].items()]
+    dropped = sum(s["dropped"] for s in stats if s)
+    return f"{time.strftime('%H:%M:%S')}  {', '.join(parts)} | {rate:.1f} readings/s, {dropped} dropped"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetray", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="booking events (default) or vehicle alerts")
     out.add_argument("--event-id", action="append", default=[], help="replay only these (repeatable)")
     out.add_argument("--older-than-days", type=int, default=30)
+
+    bridge = sub.add_parser("bridge", help="attach real OBD-II adapters (a YAML or JSON file) to the running stack")
+    bridge.add_argument("--config", type=Path, required=True, metavar="FILE",
+                        help="adapters file; see device_bridge/adapters.example.yaml")
+    bridge_mode = bridge.add_mutually_exclusive_group()
+    bridge_mode.add_argument("--detach", action="store_true", help="leave the bridges running and return")
+    bridge_mode.add_argument("--remove", action="store_true", help="remove the bridges of this file")
     return parser
 
 
@@ -116,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_flag(settings, args.name, args.percentage))
     elif args.command == "outbox":
         asyncio.run(_outbox(settings, args.outbox, args.action, args.event_id, args.older_than_days))
+    elif args.command == "bridge":
+        asyncio.run(_bridge(settings, args.config, args.detach, args.remove))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,16 @@ class DeviceBridge:
                 log.warning("vehicle %s refused a batch: %r", vehicle_id, reply)
         self.delivered += len(readings)
 
+    async def disconnect(self) -> None:
+        """Show every vehicle disconnected: the bridge is going away, nobody reads them now."""
+        replies = await asyncio.gather(*(
+            self.router.ask(vehicle_id, "set_connection", {
+                "tenant_id": self.tenant_id, "status": "disconnected", "vin": reader.state.vin})
+            for vehicle_id, reader in self.readers.items()), return_exceptions=True)
+        for vehicle_id, reply in zip(self.readers, replies):
+            if isinstance(reply, BaseException) or "error" in reply:
+                log.warning("vehicle %s not marked disconnected: %r", vehicle_id, reply)
+
     async def run(self) -> None:
         tasks = [asyncio.ensure_future(reader.run()) for reader in self.readers.values()]
         try:
@@ -77,6 +87,12 @@ class DeviceBridgeActor(BackgroundLoopActor):
 
     def loop(self):
         return self.bridge.run()
+
+    async def stop(self) -> None:
+        """Stop reading and show the vehicles disconnected (before the actor is removed)."""
+        if self._task is not None:
+            self._task.cancel()
+        await self.bridge.disconnect()
 
     async def stats(self) -> dict[str, Any]:
         return {"delivered": self.bridge.delivered, "dropped": self.bridge.batcher.dropped,

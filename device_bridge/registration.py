@@ -1,0 +1,27 @@
+"""Registering the vehicles a bridge feeds, shared by the demo fleet and `fleetray bridge`:
+a vehicle registered by an earlier run is reused, one of another tenant is an error (its
+readings would be refused as NOT_FOUND forever)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.entity_runtime import ShardRouter
+
+
+class VehicleOfAnotherTenant(Exception):
+    pass
+
+
+async def ensure_vehicle(router: ShardRouter, vehicle_id: str, tenant_id: str, name: str,
+                         adapter: dict[str, Any]) -> bool:
+    """Register the vehicle unless this tenant has it already; True when registered now."""
+    reply = await router.ask(vehicle_id, "register", {
+        "tenant_id": tenant_id, "name": name, "vin": None, "adapter": adapter})
+    if "error" not in reply:
+        return True
+    if reply["error"] != "CONFLICT":
+        raise RuntimeError(f"registering vehicle {vehicle_id} failed: {reply}")
+    if "error" in await router.ask(vehicle_id, "get", {"tenant_id": tenant_id}):
+        raise VehicleOfAnotherTenant(f"vehicle {vehicle_id} is registered to another tenant than {tenant_id!r}")
+    return False

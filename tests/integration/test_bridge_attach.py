@@ -1,0 +1,74 @@
+"""`fleetray bridge` against the running test stack: an adapters file pointing at a real
+ELM327-emulator registers its vehicle, starts a named bridge actor whose readings reach the
+vehicle, is replaced when attached again, and is removed when detached."""
+
+import json
+
+import pytest
+import ray
+
+from cluster.settings import RAY_NAMESPACE
+from device_bridge.attach import attach, detach
+from device_bridge.config import load_config
+from device_bridge.emulator import EmulatedAdapter
+from device_bridge.registration import VehicleOfAnotherTenant
+from tests.conftest import unique, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def adapter(tmp_path):
+    emulator = EmulatedAdapter(tmp_path / "obd-adapter")
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+def adapters_file(tmp_path, stem, vehicle_id, tenant, port):
+    path = tmp_path / f"{stem}.yaml"
+    path.write_text(json.dumps({"adapters": [{"vehicle_id": vehicle_id, "tenant_id": tenant, "port": port,
+                                              "name": "Bench car", "fast_hz": 5, "dtc_seconds": 2}]}))
+    return load_config(path)
+
+
+async def test_attached_adapter_feeds_its_vehicle_until_detached(stack, adapter, make_client, tmp_path):
+    stem, vehicle_id = unique("bench"), unique("car")
+    config = adapters_file(tmp_path, stem, vehicle_id, "fleet-bridge", adapter.port)
+    bridges, registered = await attach(stack.settings, config, stem)
+    assert [(b.name, b.tenant_id, b.vehicle_ids) for b in bridges] == [
+        (f"device-bridge-{stem}-1", "fleet-bridge", [vehicle_id])]
+    assert registered == [vehicle_id]
+
+    owner = make_client("viewer", tenant="fleet-bridge")
+
+    async def live(min_rpm_count=1):
+        body = (await owner.get(f"/v1/vehicles/{vehicle_id}")).json()
+        rpm = body.get("readings", {}).get("RPM", {})
+        return body if body.get("connection") == "connected" and rpm.get("stats", {}).get("count", 0) >= min_rpm_count else None
+
+    vehicle = await wait_until(live, timeout=60, interval=0.5)
+    assert vehicle["name"] == "Bench car" and vehicle["vin"], "registered with its name; the adapter's VIN recorded"
+    assert vehicle["readings"]["RPM"]["unit"] == "revolutions_per_minute"
+    stats = await wait_until(lambda: _delivered(bridges[0]), timeout=30)
+    assert stats["adapters"] == {vehicle_id: "connected"}
+
+    old_actor_id = bridges[0].actor._actor_id
+    again, registered = await attach(stack.settings, config, stem)  # e.g. after editing the file
+    assert registered == [] and [b.name for b in again] == [bridges[0].name]
+    assert again[0].actor._actor_id != old_actor_id, "the old bridge was replaced, not reused"
+    await wait_until(lambda: _delivered(again[0]), timeout=60)
+
+    assert await detach(stem) == [bridges[0].name]
+    with pytest.raises(ValueError):
+        ray.get_actor(bridges[0].name, namespace=RAY_NAMESPACE)
+    assert (await owner.get(f"/v1/vehicles/{vehicle_id}")).json()["connection"] == "disconnected"
+
+    stolen = adapters_file(tmp_path, unique("thief"), vehicle_id, "fleet-other", adapter.port)
+    with pytest.raises(VehicleOfAnotherTenant):
+        await attach(stack.settings, stolen, "thief")
+
+
+async def _delivered(bridge):
+    stats = await bridge.actor.stats.remote()
+    return stats if stats["delivered"] > 0 else None
