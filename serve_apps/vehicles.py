@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from db import vehicles as repo
+from db.tenancy import tenant_scope
 from serve_apps.auth import principal_of
 from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
 from serve_apps.services import Services, services
@@ -19,8 +20,8 @@ router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses=ERROR_RES
 LIST_FIELDS = ("vehicle_id", "name", "connection", "last_seen", "health_score", "driver_score")
 
 
-async def own_vehicle(svc: Services, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
-    row = await repo.fetch_vehicle(svc.pool, vehicle_id)
+async def own_vehicle(conn, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
+    row = await repo.fetch_vehicle(conn, vehicle_id)
     if row is None or row["tenant_id"] != tenant_id:
         raise ApiError("NOT_FOUND", "Vehicle not found")
     return row
@@ -37,14 +38,19 @@ async def register_vehicle(body: RegisterVehicleRequest, request: Request,
     return unwrap(reply, "vehicle")
 
 
+async def tenant_vehicles(svc: Services, tenant_id: str) -> list[dict[str, Any]]:
+    """The live view (entity `get`) of each of the tenant's vehicles, in id order."""
+    async with tenant_scope(svc.pool, tenant_id) as conn:
+        rows = await repo.list_vehicles(conn, tenant_id)
+    replies = await asyncio.gather(*(svc.vehicles.ask(r["id"], "get", {"tenant_id": tenant_id}) for r in rows))
+    return [unwrap(reply, "vehicle") for reply in replies]
+
+
 @router.get("")
 async def list_vehicles(request: Request, svc: Services = Depends(services)) -> list[dict[str, Any]]:
     """The tenant's vehicles with their live connection, health and driver score."""
-    who = principal_of(request)
-    rows = await repo.list_vehicles(svc.pool, who.tenant_id)
-    replies = await asyncio.gather(*(
-        svc.vehicles.ask(r["id"], "get", {"tenant_id": who.tenant_id}) for r in rows))
-    return [{k: unwrap(reply, "vehicle")[k] for k in LIST_FIELDS} for reply in replies]
+    views = await tenant_vehicles(svc, principal_of(request).tenant_id)
+    return [{k: view[k] for k in LIST_FIELDS} for view in views]
 
 
 @router.get("/{vehicle_id}")
@@ -69,12 +75,16 @@ async def telemetry_history(vehicle_id: str, request: Request, pid: str | None =
                             until: datetime | None = Query(None, alias="to"),
                             limit: int = Query(1000, ge=1, le=10_000),
                             svc: Services = Depends(services)) -> list[dict[str, Any]]:
-    await own_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
-    return await repo.telemetry_history(svc.pool, vehicle_id, pid, since, until, limit)
+    tenant_id = principal_of(request).tenant_id
+    async with tenant_scope(svc.pool, tenant_id) as conn:
+        await own_vehicle(conn, vehicle_id, tenant_id)
+        return await repo.telemetry_history(conn, vehicle_id, pid, since, until, limit)
 
 
 @router.get("/{vehicle_id}/dtcs")
 async def trouble_codes(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
-    await own_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
-    history = [DtcEntry(**r) for r in await repo.dtc_history(svc.pool, vehicle_id)]
+    tenant_id = principal_of(request).tenant_id
+    async with tenant_scope(svc.pool, tenant_id) as conn:
+        await own_vehicle(conn, vehicle_id, tenant_id)
+        history = [DtcEntry(**r) for r in await repo.dtc_history(conn, vehicle_id)]
     return {"active": [h for h in history if h.cleared_at is None], "history": history}
