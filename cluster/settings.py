@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 RAY_NAMESPACE = "fleetray"
 BOOKING_EVENTS_TOPIC = "booking-events"
+LOCAL_WEBHOOK_TENANT = "demo"  # the demo fleet's tenant (cluster/stack.py DEMO_TENANT)
 VEHICLE_ALERTS_TOPIC = "vehicle-alerts"
 
 
@@ -48,6 +49,8 @@ class StackSettings(BaseModel):
     relay_poll_seconds: float = 1.0
     relay_batch_size: int = 100
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    # Shared secret per tenant for signed telematics webhooks (serve_apps/webhooks.py).
+    webhook_secrets: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "StackSettings":
@@ -60,7 +63,7 @@ class StackSettings(BaseModel):
             issuer=env.get("FLEETRAY_JWT_ISSUER", "fleetray-local"),
         )
         if auth.algorithm == "HS256":
-            auth.secret = env.get("FLEETRAY_JWT_SECRET") or local_jwt_secret(state_dir)
+            auth.secret = env.get("FLEETRAY_JWT_SECRET") or local_secret(state_dir, "jwt_secret")
         return cls(
             state_dir=state_dir,
             database_url=env.get("DATABASE_URL") or None,
@@ -74,12 +77,26 @@ class StackSettings(BaseModel):
             demo_fleet=int(env.get("FLEETRAY_DEMO_FLEET", "3")),
             outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
             auth=auth,
+            webhook_secrets=parse_webhook_secrets(env["FLEETRAY_WEBHOOK_SECRETS"])
+            if env.get("FLEETRAY_WEBHOOK_SECRETS")
+            else {LOCAL_WEBHOOK_TENANT: local_secret(state_dir, "webhook_secret")},
         )
 
 
-def local_jwt_secret(state_dir: Path) -> str:
-    """The HS256 secret of this checkout's local stack, created on first use (mode 0600)."""
-    path = state_dir / "jwt_secret"
+def parse_webhook_secrets(text: str) -> dict[str, str]:
+    """FLEETRAY_WEBHOOK_SECRETS: "tenant:secret,tenant2:secret2" (a secret may contain ':')."""
+    secrets_of: dict[str, str] = {}
+    for item in text.split(","):
+        tenant, _, secret = item.strip().partition(":")
+        if not tenant or not secret:
+            raise ValueError(f"FLEETRAY_WEBHOOK_SECRETS: expected tenant:secret, got {item.strip()!r}")
+        secrets_of[tenant] = secret
+    return secrets_of
+
+
+def local_secret(state_dir: Path, name: str) -> str:
+    """A secret of this checkout's local stack, created on first use (mode 0600)."""
+    path = state_dir / name
     if not path.exists():
         state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(32))

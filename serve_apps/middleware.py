@@ -10,8 +10,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve_apps.auth import InvalidToken, TokenVerifier
 from serve_apps.errors import error_response
+from serve_apps.webhooks import PATH_PREFIX as WEBHOOK_PREFIX
 
 PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json"})
+SIGNED_PREFIXES = (WEBHOOK_PREFIX,)  # no bearer token: each request carries its own signature
 
 
 class RequestContextMiddleware:
@@ -38,7 +40,7 @@ class RequestContextMiddleware:
             await send(message)
 
         path = scope["path"]
-        if path not in PUBLIC_PATHS:
+        if path not in PUBLIC_PATHS and not path.startswith(SIGNED_PREFIXES):
             auth = headers.get(b"authorization", b"").decode("latin-1")
             scheme, _, token = auth.partition(" ")
             try:
