@@ -146,6 +146,12 @@ class ShardActor:
         return [(False, f"{type(r).__name__}: {r}") if isinstance(r, BaseException) else (True, r)
                 for r in results]
 
+    async def watch(self, entity_id: str, cursor: int, timeout: float) -> Any:
+        """Long-poll an entity's live events (kinds with streams implement `watch`). Runs outside
+        the entity's mailbox, so a waiting reader never holds up the entity's messages."""
+        await self._ready()
+        return await self._host.kind.watch(entity_id, cursor, timeout)
+
     async def stats(self) -> dict[str, Any]:
         await self._ready()
         return {"kind": self._kind_path, "active": self._host.active_count,
@@ -228,6 +234,11 @@ class ShardRouter:
     async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
         """Send one message to an entity and wait for its reply (raises EntityCallFailed)."""
         return await self._mailers[shard_index(entity_id, len(self._shards))].ask(entity_id, command, payload)
+
+    async def watch(self, entity_id: str, cursor: int, timeout: float) -> Any:
+        """Long-poll the entity's live events after `cursor` (see ShardActor.watch)."""
+        shard = self._shards[shard_index(entity_id, len(self._shards))]
+        return await shard.watch.remote(entity_id, cursor, timeout)
 
     @property
     def shards(self) -> list[ray.actor.ActorHandle]:

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from actors.entity_runtime import CommandEntity, error
+from actors.event_ring import RingRead, RingRegistry
 from actors.events import VehicleAlertEvent
 from actors.telemetry_writer import TelemetryWriter
 from actors.vehicle_rules import Alert, AlertChange, AlertRules, VehicleMonitor
@@ -122,8 +123,20 @@ class VehicleEntity(CommandEntity):
             self.dtcs = dict(codes)
             changes += dtc_changes
             self.last_seen = max(self.last_seen or at, at)
+        self._stream(readings, changes)
         return {"accepted": len(readings),
                 "alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
+
+    def _stream(self, readings: list[tuple[str, float, str | None, datetime]], changes: list[AlertChange]) -> None:
+        """Offer what was just committed to live stream readers (only if someone watches)."""
+        streams = self.kind.streams
+        if not streams.watching(self.vehicle_id):
+            return
+        if readings:
+            streams.publish(self.vehicle_id, {"type": "readings", "readings": [
+                {"pid": pid, "value": value, "unit": unit, "captured_at": at} for pid, value, unit, at in readings]})
+        for c in changes:
+            streams.publish(self.vehicle_id, {"type": "alert", "change": c.change, **c.alert.to_dict()})
 
     def _alert_events(self, tenant_id: str, changes: list[AlertChange]) -> list[VehicleAlertEvent]:
         return [VehicleAlertEvent(
@@ -136,6 +149,8 @@ class VehicleEntity(CommandEntity):
         """The bridge reports its adapter's link (and the VIN it read once connected)."""
         if not self._visible_to(tenant_id):
             return error("NOT_FOUND", "Vehicle not found")
+        if status != self.connection:
+            self.kind.streams.publish(self.vehicle_id, {"type": "connection", "connection": status})
         self.connection = status
         if vin and not self.row["vin"]:
             await repo.record_vin(self.kind.pool, self.vehicle_id, vin)
@@ -162,16 +177,22 @@ class VehicleEntity(CommandEntity):
 
 
 class VehicleKind:
-    """Entity kind for vehicle shards: a pool and one telemetry writer per shard process."""
+    """Entity kind for vehicle shards: a pool, one telemetry writer and the live-stream rings of
+    the shard's watched vehicles, per shard process."""
 
     pool: asyncpg.Pool
     writer: TelemetryWriter
     rules: AlertRules
+    streams: RingRegistry
 
     async def open(self, config: dict[str, Any]) -> None:
         self.pool = await create_pool(config["database_url"], min_size=1, max_size=6)
         self.writer = TelemetryWriter(self.pool)
         self.rules = AlertRules(**config.get("alert_rules", {}))
+        self.streams = RingRegistry()
+
+    async def watch(self, vehicle_id: str, cursor: int, timeout: float) -> RingRead:
+        return await self.streams.read(vehicle_id, cursor, timeout)
 
     async def activate(self, entity_id: str) -> VehicleEntity:
         entity = VehicleEntity(entity_id, await repo.fetch_vehicle(self.pool, entity_id), self)

@@ -25,7 +25,8 @@ from actors.vehicle import VEHICLE_KIND
 from actors.consumers import CONSUMER_EFFECTS
 from actors.entity_runtime import shard_name
 from cluster.topology import (
-    booking_router, consumer_name, ensure_consumers, ensure_relays, relay_name, relay_slots, vehicle_router,
+    FLEET_ALERT_FEED, booking_router, consumer_name, ensure_consumers, ensure_relays, fleet_alert_feed,
+    relay_name, relay_slots, vehicle_router,
 )
 from db import outbox
 from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
@@ -97,7 +98,7 @@ class LocalStack:
         booking_router(self.settings)
         vehicle_router(self.settings)
         self.relays = ensure_relays(self.settings)
-        self.consumers = ensure_consumers(self.settings)
+        self.consumers = ensure_consumers(self.settings) + [fleet_alert_feed(self.settings)]
         await self.supervise_once()
 
     async def supervise_once(self) -> None:
@@ -195,7 +196,7 @@ class LocalStack:
         names = ([shard_name(BOOKING_KIND[0], i) for i in range(s.booking_shards)]
                  + [shard_name(VEHICLE_KIND[0], i) for i in range(s.vehicle_shards)]
                  + [relay_name(table, i) for table, i in relay_slots(s)]
-                 + [consumer_name(n) for n in CONSUMER_EFFECTS] + ["device-bridge-demo"])
+                 + [consumer_name(n) for n in CONSUMER_EFFECTS] + [FLEET_ALERT_FEED, "device-bridge-demo"])
         for name in names:
             try:
                 ray.kill(ray.get_actor(name, namespace=RAY_NAMESPACE))

@@ -12,6 +12,7 @@ from actors.booking import BOOKING_KIND
 from actors.vehicle import VEHICLE_KIND
 from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
 from actors.entity_runtime import ShardRouter, ensure_shards
+from actors.fleet_alert_feed import FleetAlertFeedActor
 from actors.outbox_relay import OutboxRelayActor
 from cluster.settings import RAY_NAMESPACE, StackSettings
 from db.outbox import BOOKING_OUTBOX, VEHICLE_ALERT_OUTBOX, OutboxTable
@@ -63,6 +64,15 @@ def ensure_consumers(settings: StackSettings) -> list[ray.actor.ActorHandle]:
         ).remote(name, settings.database_url, settings.kafka_bootstrap_servers)
         for name in CONSUMER_EFFECTS
     ]
+
+
+FLEET_ALERT_FEED = "fleet-alert-feed"
+
+
+def fleet_alert_feed(settings: StackSettings) -> ray.actor.ActorHandle:
+    return FleetAlertFeedActor.options(
+        name=FLEET_ALERT_FEED, namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
+    ).remote(settings.kafka_bootstrap_servers)
 
 
 def find_relays(settings: StackSettings) -> list[ray.actor.ActorHandle]:

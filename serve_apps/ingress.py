@@ -12,7 +12,7 @@ from ray import serve
 
 from cluster.logs import configure_json_logging
 from cluster.settings import StackSettings
-from serve_apps import bookings, fleet, health, vehicles, webhooks
+from serve_apps import bookings, fleet, health, streams, vehicles, webhooks
 from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
 from serve_apps.errors import install_error_handlers
 from serve_apps.middleware import RequestContextMiddleware
@@ -25,7 +25,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, verifier=services.verifier if services else None)
-    for area in (health, bookings, vehicles, fleet, webhooks):
+    for area in (health, bookings, vehicles, streams, fleet, webhooks):
         app.include_router(area.router)
     return app
 

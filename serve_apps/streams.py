@@ -1,0 +1,97 @@
+"""Live streams: a vehicle's readings, alerts and connection changes over Server-Sent Events and
+WebSocket, and every alert of the caller's fleet over SSE.
+
+Each stream starts with a `state` event (the vehicle's live state) or nothing (the fleet), then
+relays events as they are committed. Events reach a replica through its LiveFeed, so a slow
+client drops its own oldest events (a `gap` event says how many) and never stalls a vehicle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi.encoders import jsonable_encoder
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from serve_apps.auth import InvalidToken, Principal, principal_of
+from serve_apps.errors import ERROR_RESPONSES, unwrap
+from serve_apps.services import Services, services
+
+router = APIRouter(tags=["streams"], responses=ERROR_RESPONSES)
+
+WS_POLICY_VIOLATION = 1008
+
+
+async def vehicle_state(svc: Services, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
+    """The vehicle's live state; NOT_FOUND for another tenant's vehicle (checked before streaming)."""
+    return unwrap(await svc.vehicles.ask(vehicle_id, "get", {"tenant_id": tenant_id}), "vehicle")
+
+
+async def visible_vehicle(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> str:
+    await vehicle_state(svc, vehicle_id, principal_of(request).tenant_id)
+    return vehicle_id
+
+
+@router.get("/v1/vehicles/{vehicle_id}/stream", response_class=EventSourceResponse)
+async def vehicle_stream(request: Request, vehicle_id: str = Depends(visible_vehicle),
+                         svc: Services = Depends(services)) -> AsyncIterable[ServerSentEvent]:
+    async with svc.vehicle_feed.subscribe(vehicle_id) as events:
+        state = await vehicle_state(svc, vehicle_id, principal_of(request).tenant_id)
+        yield ServerSentEvent(event="state", data={"type": "state", "vehicle": state})
+        async for event in events:
+            yield ServerSentEvent(event=event["type"], data=event)
+
+
+@router.get("/v1/fleet/stream", response_class=EventSourceResponse)
+async def fleet_stream(request: Request, svc: Services = Depends(services)) -> AsyncIterable[ServerSentEvent]:
+    """Every alert raised or cleared in the caller's tenant, as published to `vehicle-alerts`."""
+    async with svc.alert_feed.subscribe(principal_of(request).tenant_id) as events:
+        yield ServerSentEvent(comment="subscribed")
+        async for event in events:
+            yield ServerSentEvent(event=event["type"], data=event)
+
+
+def websocket_principal(websocket: WebSocket, svc: Services) -> Principal:
+    """Bearer header, or `access_token` in the query string (browsers cannot set WebSocket headers)."""
+    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        token = websocket.query_params.get("access_token", "")
+    if not token:
+        raise InvalidToken("missing bearer token")
+    return svc.verifier.verify(token.strip())
+
+
+@router.websocket("/v1/vehicles/{vehicle_id}/ws")
+async def vehicle_socket(websocket: WebSocket, vehicle_id: str, svc: Services = Depends(services)) -> None:
+    """The same events as the SSE stream, one JSON message each. An invalid token or another
+    tenant's vehicle closes the handshake with 1008 and a reason."""
+    try:
+        who = websocket_principal(websocket, svc)
+        state = await svc.vehicles.ask(vehicle_id, "get", {"tenant_id": who.tenant_id})
+        if "error" in state:
+            raise InvalidToken("vehicle not found")
+    except InvalidToken as exc:
+        await websocket.close(WS_POLICY_VIOLATION, reason=str(exc))
+        return
+    await websocket.accept()
+    async with svc.vehicle_feed.subscribe(vehicle_id) as events:
+        async def send_events() -> None:
+            await websocket.send_json(jsonable_encoder({"type": "state", **state}))
+            async for event in events:
+                await websocket.send_json(jsonable_encoder(event))
+
+        async def until_closed() -> None:  # clients send nothing; this notices them leave
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+
+        tasks = {asyncio.ensure_future(send_events()), asyncio.ensure_future(until_closed())}
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if isinstance(task.exception(), (WebSocketDisconnect, OSError)):
+                continue
+            task.result()
