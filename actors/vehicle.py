@@ -97,7 +97,8 @@ class VehicleEntity(CommandEntity):
     async def on_ingest(self, tenant_id: str, readings: list[tuple[str, float, str | None, datetime]],
                         reports: list[tuple[dict[str, str], datetime]] = ()) -> Reply:
         """Apply a batch: readings as (pid, value, unit, captured_at), trouble-code reports as
-        (codes, captured_at). Returns once the telemetry is committed."""
+        (codes, captured_at) or (codes, captured_at, freeze frames by code). Returns once the
+        telemetry is committed."""
         if not self._visible_to(tenant_id):
             return error("NOT_FOUND", "Vehicle not found")
         if readings:
@@ -114,10 +115,11 @@ class VehicleEntity(CommandEntity):
         await self.kind.writer.write(
             [(self.vehicle_id, tenant_id, pid, value, unit, at) for pid, value, unit, at in readings],
             self._alert_events(tenant_id, changes))
-        for codes, at in reports:
+        for codes, at, *freeze_frames in reports:
             async with self.kind.pool.acquire() as conn, conn.transaction():
                 new, cleared = await repo.record_dtc_report(
-                    conn, vehicle_id=self.vehicle_id, tenant_id=tenant_id, codes=codes, at=at)
+                    conn, vehicle_id=self.vehicle_id, tenant_id=tenant_id, codes=codes, at=at,
+                    freeze_frames=freeze_frames[0] if freeze_frames else None)
                 dtc_changes = self.monitor.observe_dtcs({c: codes[c] for c in new}, cleared, at)
                 await record_alert_events(conn, self._alert_events(tenant_id, dtc_changes))
             self.dtcs = dict(codes)
