@@ -64,7 +64,7 @@ async def test_a_signed_delivery_is_accepted_stored_and_live(make_client, provid
     assert live["readings"]["SPEED"]["value"] == 42.0 and live["readings"]["SPEED"]["unit"] == "kph"
 
 
-async def test_bad_signatures_and_stale_timestamps_are_401_and_store_nothing(make_client, provider, auth_settings):
+async def test_bad_signatures_and_stale_timestamps_are_401_and_store_nothing(make_client, provider):
     vehicle_id = await register(make_client, tenant=TENANT)
     body = delivery(vehicle_id)
     url = f"/v1/webhooks/telematics/{TENANT}"
@@ -87,7 +87,7 @@ async def test_bad_signatures_and_stale_timestamps_are_401_and_store_nothing(mak
     assert await stored(make_client, vehicle_id) == []
 
 
-async def test_a_tenant_without_a_secret_cannot_be_posted_to(make_client, provider):
+async def test_a_tenant_without_a_secret_cannot_be_posted_to(provider):
     body = delivery(unique("van"))
     response = await provider.post("/v1/webhooks/telematics/no-such-tenant", content=body, headers=signed(body))
     assert response.status_code == 401 and response.json()["error"] == "UNAUTHENTICATED"
