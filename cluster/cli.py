@@ -138,7 +138,7 @@ async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remo
         print(f"removed {len(await detach_bridges(stem))} bridge actor(s)", flush=True)
 
 
-def _bridge_status_line(bridges, stats, rate: float) -> str:
+def _bridge_status_line(bridges: list, stats: list[dict | None], rate: float) -> str:
     parts = []
     for bridge, s in zip(bridges, stats):
         if s is None:
