@@ -4,7 +4,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed-stamp
 PY    := $(VENV)/bin/python
 
-.PHONY: run test bench-cancel load-test clean
+.PHONY: run test bench-cancel bench-telemetry load-test clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(STAMP)
 
 bench-cancel: $(STAMP)
 	$(PY) -m tests.load.bench_cancel
+
+bench-telemetry: $(STAMP)
+	$(PY) -m tests.load.bench_telemetry
 
 load-test: $(STAMP)
 	$(PY) -m tests.load.run_locust

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import psutil
 import ray
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class ShardActor:
     async def stats(self) -> dict[str, Any]:
         await self._ready()
         return {"kind": self._kind_path, "active": self._host.active_count,
-                "activations": self._host.activations}
+                "activations": self._host.activations, "rss_bytes": psutil.Process().memory_info().rss}
 
 
 def shard_index(entity_id: str, shard_count: int) -> int:

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 class DeviceBridge:
     def __init__(self, router: ShardRouter, tenant_id: str, adapters: list[AdapterConfig],
-                 batcher: ReadingBatcher | None = None):
+                 batcher: ReadingBatcher | None = None, max_in_flight: int = 3):
         self.router = router
+        self.max_in_flight = max_in_flight
         self.tenant_id = tenant_id
         self.batcher = batcher or ReadingBatcher()
         self.readers = {a.vehicle_id: AdapterReader(a, self.batcher.add_reading, self.batcher.add_report,
@@ -67,10 +68,19 @@ class DeviceBridge:
                 log.warning("vehicle %s not marked disconnected: %r", vehicle_id, reply)
 
     async def run(self) -> None:
+        """Read and deliver; up to max_in_flight batches travel at once, so the next batch is
+        on its way while the vehicles commit the previous one (a vehicle's mailbox keeps its
+        batches in order, and its live state orders readings by capture time anyway)."""
         tasks = [asyncio.ensure_future(reader.run()) for reader in self.readers.values()]
+        slots = asyncio.Semaphore(self.max_in_flight)
         try:
             while True:
-                await self.deliver(*await self.batcher.next_batch())
+                batch = await self.batcher.next_batch()
+                await slots.acquire()
+                delivery = asyncio.ensure_future(self.deliver(*batch))
+                delivery.add_done_callback(lambda _: slots.release())
+                tasks.append(delivery)
+                tasks = [t for t in tasks if not t.done()]
         finally:
             for task in tasks:
                 task.cancel()
