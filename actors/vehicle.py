@@ -25,6 +25,7 @@ from actors.vehicle_rules import Alert, AlertChange, AlertRules, VehicleMonitor
 from db import vehicles as repo
 from db.vehicle_alerts import open_alerts, record_alert_events
 from db.pool import create_pool
+from device_bridge.readings import FreezeFrame
 
 Reply = dict[str, Any]
 
@@ -95,7 +96,8 @@ class VehicleEntity(CommandEntity):
         return {"vehicle": self.view()}
 
     async def on_ingest(self, tenant_id: str, readings: list[tuple[str, float, str | None, datetime]],
-                        reports: list[tuple[dict[str, str], datetime]] = ()) -> Reply:
+                        reports: list[tuple[dict[str, str], datetime]
+                                      | tuple[dict[str, str], datetime, dict[str, FreezeFrame]]] = ()) -> Reply:
         """Apply a batch: readings as (pid, value, unit, captured_at), trouble-code reports as
         (codes, captured_at) or (codes, captured_at, freeze frames by code). Returns once the
         telemetry is committed."""

@@ -142,6 +142,7 @@ class LocalStack:
         tenant "demo", and a bridge actor reading them."""
         from device_bridge.bridge import DeviceBridgeActor
         from device_bridge.emulator import EmulatedAdapter
+        from device_bridge.registration import ensure_vehicle
 
         s = self.settings
         links = s.state_dir / "adapters"
@@ -153,9 +154,8 @@ class LocalStack:
             await asyncio.get_running_loop().run_in_executor(None, emulator.start)
             self.emulators.append(emulator)
             vehicle_id = f"demo-{i}"
-            await router.ask(vehicle_id, "register", {  # a CONFLICT reply: registered by an earlier run
-                "tenant_id": DEMO_TENANT, "name": f"Demo car {i}", "vin": None,
-                "adapter": {"port": emulator.port, "emulated": True}})
+            await ensure_vehicle(router, vehicle_id, DEMO_TENANT, f"Demo car {i}",
+                                 {"port": emulator.port, "emulated": True})
             adapters.append({"vehicle_id": vehicle_id, "port": emulator.port})
         self.bridges = [DeviceBridgeActor.options(
             name="device-bridge-demo", namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
