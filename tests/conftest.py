@@ -20,6 +20,12 @@ from db.migrate import apply_migrations
 from db.pool import create_pool
 from serve_apps.auth import issue_token
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked runs_last go after all others: the in-memory broker they restart comes back
+    empty, and a slow recovery must not be charged to the tests that happen to follow."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
 TEST_SECRET = "test-secret-not-for-production-use-only"
 
 

@@ -40,10 +40,11 @@ async def assert_each_consumer_applied_once(pool, event_ids, timeout=60):
     assert notifications == 2 * len(event_ids)
 
 
+@pytest.mark.runs_last
 @pytest.mark.xfail(strict=False, reason=(
-    "flaky in fresh-clone CI runs: after the in-memory Tansu broker restarts (losing logs and "
-    "groups) the events sometimes do not all reach the consumers within 90 s; passes locally. "
-    "Under investigation, see the session note on issue 2."))
+    "flaky in full-suite runs: after the in-memory Tansu broker restarts (losing logs and "
+    "groups) the restarted consumers sometimes apply nothing within 90 s; passes alone. "
+    "Under investigation, see the session notes on issue 2."))
 async def test_broker_down_api_keeps_answering_and_every_event_arrives_after(stack, broker, make_client, pool):
     client = make_client("fault-broker")
     bookings = [await create_booking(client) for _ in range(20)]
