@@ -59,13 +59,15 @@ async def test_broker_down_api_keeps_answering_and_every_event_arrives_after(sta
         await asyncio.sleep(2)  # relays meet the outage and back off
         assert await pool.fetchval("SELECT count(*) FROM booking_outbox WHERE processed_at IS NULL") >= 20
     finally:
-        broker.start()
-        await ensure_topics(broker.bootstrap_servers, TOPICS)
-        # The embedded broker keeps everything in memory: it came back without its logs and
+        # The embedded broker keeps everything in memory: it comes back without its logs and
         # consumer groups, which a real Kafka keeps. Restart the consumer actors as an operator
-        # would after losing a broker's data; they re-join and read the new logs from the start.
+        # would after losing a broker's data, while it is still down: killed after it is back,
+        # a consumer that had already re-joined would stay in the new group as a dead member
+        # and hold up its replacement's join.
         for name in CONSUMER_EFFECTS:
             ray.kill(ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE), no_restart=False)
+        broker.start()
+        await ensure_topics(broker.bootstrap_servers, TOPICS)
     event_ids = await event_ids_of(pool, bookings)
     assert len(event_ids) == 20
     await assert_each_consumer_applied_once(pool, event_ids, timeout=90)
