@@ -192,7 +192,7 @@ class _ShardMailer:
     arrive while a batch is in flight wait and leave together when it returns. Light load sees
     one call per message, heavy load few calls with many messages (like Nagle's algorithm)."""
 
-    def __init__(self, shard: ray.actor.ActorHandle, max_in_flight: int = 2, max_batch: int = 256):
+    def __init__(self, shard: ray.actor.ActorHandle, max_in_flight: int = 2, max_batch: int = 4096):
         self.shard = shard
         self.max_in_flight = max_in_flight
         self.max_batch = max_batch
