@@ -25,7 +25,7 @@ from actors.vehicle import VEHICLE_KIND
 from actors.consumers import CONSUMER_EFFECTS
 from actors.entity_runtime import shard_name
 from cluster.topology import (
-    FLEET_ALERT_FEED, booking_router, consumer_name, ensure_consumers, ensure_relays, fleet_alert_feed,
+    BRIDGE_PREFIX, FLEET_ALERT_FEED, booking_router, find_bridges, consumer_name, ensure_consumers, ensure_relays, fleet_alert_feed,
     relay_name, relay_slots, vehicle_router,
 )
 from db import outbox
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 TOPICS = {BOOKING_EVENTS_TOPIC: 6, VEHICLE_ALERTS_TOPIC: 6}
 DEMO_TENANT = "demo"
+DEMO_BRIDGE = f"{BRIDGE_PREFIX}demo"
 SUPERVISE_SECONDS = 2.0
 OUTBOX_CLEANUP_SECONDS = 3600.0
 OUTBOX_RETENTION_DAYS = 30
@@ -55,7 +56,6 @@ class LocalStack:
         self._supervisor: asyncio.Task | None = None
         self._started_ray_apps = False
         self.emulators: list = []
-        self.bridges: list = []
 
     @property
     def api_url(self) -> str:
@@ -104,7 +104,7 @@ class LocalStack:
     async def supervise_once(self) -> None:
         """(Re)start the loops of relays and consumers; a no-op for loops already running.
         Ray restarts a dead actor's process; this call resumes its work."""
-        await asyncio.gather(*(a.start.remote() for a in self.relays + self.consumers + self.bridges))
+        await asyncio.gather(*(a.start.remote() for a in self.relays + self.consumers + find_bridges()))
 
     async def _supervise_forever(self) -> None:
         """Resume restarted actors every few seconds; delete old processed outbox rows hourly."""
@@ -157,9 +157,9 @@ class LocalStack:
             await ensure_vehicle(router, vehicle_id, DEMO_TENANT, f"Demo car {i}",
                                  {"port": emulator.port, "emulated": True})
             adapters.append({"vehicle_id": vehicle_id, "port": emulator.port})
-        self.bridges = [DeviceBridgeActor.options(
-            name="device-bridge-demo", namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
-        ).remote(s.model_dump(mode="json"), DEMO_TENANT, adapters)]
+        DeviceBridgeActor.options(
+            name=DEMO_BRIDGE, namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
+        ).remote(s.model_dump(mode="json"), DEMO_TENANT, adapters)
 
     async def start(self, *, with_metrics: bool = True) -> None:
         await self.start_data_services()
@@ -196,7 +196,7 @@ class LocalStack:
         names = ([shard_name(BOOKING_KIND[0], i) for i in range(s.booking_shards)]
                  + [shard_name(VEHICLE_KIND[0], i) for i in range(s.vehicle_shards)]
                  + [relay_name(table, i) for table, i in relay_slots(s)]
-                 + [consumer_name(n) for n in CONSUMER_EFFECTS] + [FLEET_ALERT_FEED, "device-bridge-demo"])
+                 + [consumer_name(n) for n in CONSUMER_EFFECTS] + [FLEET_ALERT_FEED, DEMO_BRIDGE])
         for name in names:
             try:
                 ray.kill(ray.get_actor(name, namespace=RAY_NAMESPACE))

@@ -75,6 +75,22 @@ def fleet_alert_feed(settings: StackSettings) -> ray.actor.ActorHandle:
     ).remote(settings.kafka_bootstrap_servers)
 
 
+BRIDGE_PREFIX = "device-bridge-"
+
+
+def find_bridges() -> list[ray.actor.ActorHandle]:
+    """Every device bridge actor on the cluster: the demo fleet's and those `fleetray bridge`
+    attached (detached actors the stack's supervisor resumes after Ray restarts them)."""
+    found = []
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if actor["namespace"] == RAY_NAMESPACE and actor["name"].startswith(BRIDGE_PREFIX):
+            try:
+                found.append(ray.get_actor(actor["name"], namespace=RAY_NAMESPACE))
+            except ValueError:  # removed in the meantime
+                pass
+    return found
+
+
 def find_relays(settings: StackSettings) -> list[ray.actor.ActorHandle]:
     """The relays that exist now (none when the stack's launcher did not start them)."""
     found = []

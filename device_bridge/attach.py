@@ -14,7 +14,7 @@ from typing import Any
 import ray
 
 from cluster.settings import RAY_NAMESPACE, StackSettings
-from cluster.topology import vehicle_router
+from cluster.topology import BRIDGE_PREFIX, vehicle_router
 from device_bridge.bridge import DeviceBridgeActor
 from device_bridge.config import BridgeConfig
 from device_bridge.registration import ensure_vehicle
@@ -32,7 +32,7 @@ class AttachedBridge:
 
 
 def bridge_prefix(stem: str) -> str:
-    return f"device-bridge-{stem}-"
+    return f"{BRIDGE_PREFIX}{stem}-"
 
 
 async def attach(settings: StackSettings, config: BridgeConfig, stem: str) -> tuple[list[AttachedBridge], list[str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -21,6 +22,8 @@ from device_bridge.readings import DtcReport, Reading
 
 log = logging.getLogger(__name__)
 
+DRAIN_SECONDS = 5.0  # how long disconnect() waits for batches already sent
+
 
 class DeviceBridge:
     def __init__(self, router: ShardRouter, tenant_id: str, adapters: list[AdapterConfig],
@@ -33,6 +36,7 @@ class DeviceBridge:
                                                     self._on_status) for a in adapters}
         self.delivered = 0
         self._status_updates: set[asyncio.Task] = set()
+        self._in_flight: set[asyncio.Task] = set()
 
     def _on_status(self, vehicle_id: str, status: Status) -> None:
         task = asyncio.ensure_future(self.router.ask(vehicle_id, "set_connection", {
@@ -58,7 +62,12 @@ class DeviceBridge:
         self.delivered += len(readings)
 
     async def disconnect(self) -> None:
-        """Show every vehicle disconnected: the bridge is going away, nobody reads them now."""
+        """Show every vehicle disconnected: the bridge is going away, nobody reads them now.
+        Batches and status updates already on their way land first (a batch arriving after
+        would show its vehicle connected again)."""
+        pending = self._in_flight | self._status_updates
+        if pending:
+            await asyncio.wait(pending, timeout=DRAIN_SECONDS)
         replies = await asyncio.gather(*(
             self.router.ask(vehicle_id, "set_connection", {
                 "tenant_id": self.tenant_id, "status": "disconnected", "vin": reader.state.vin})
@@ -71,18 +80,18 @@ class DeviceBridge:
         """Read and deliver; up to max_in_flight batches travel at once, so the next batch is
         on its way while the vehicles commit the previous one (a vehicle's mailbox keeps its
         batches in order, and its live state orders readings by capture time anyway)."""
-        tasks = [asyncio.ensure_future(reader.run()) for reader in self.readers.values()]
+        readers = [asyncio.ensure_future(reader.run()) for reader in self.readers.values()]
         slots = asyncio.Semaphore(self.max_in_flight)
         try:
             while True:
                 batch = await self.batcher.next_batch()
                 await slots.acquire()
                 delivery = asyncio.ensure_future(self.deliver(*batch))
+                self._in_flight.add(delivery)
+                delivery.add_done_callback(self._in_flight.discard)
                 delivery.add_done_callback(lambda _: slots.release())
-                tasks.append(delivery)
-                tasks = [t for t in tasks if not t.done()]
         finally:
-            for task in tasks:
+            for task in readers:
                 task.cancel()
 
 
@@ -100,11 +109,10 @@ class DeviceBridgeActor(BackgroundLoopActor):
 
     async def stop(self) -> None:
         """Stop reading and show the vehicles disconnected (before the actor is removed)."""
-        if self._task is not None:
-            self._task.cancel()
+        self.stop_loop()
         await self.bridge.disconnect()
 
     async def stats(self) -> dict[str, Any]:
-        return {"delivered": self.bridge.delivered, "dropped": self.bridge.batcher.dropped,
+        return {"pid": os.getpid(), "delivered": self.bridge.delivered, "dropped": self.bridge.batcher.dropped,
                 "adapters": {vid: r.state.status for vid, r in self.bridge.readers.items()},
                 "running": self.running}

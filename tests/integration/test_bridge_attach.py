@@ -1,6 +1,7 @@
 """`fleetray bridge` against the running test stack: an adapters file pointing at a real
 ELM327-emulator registers its vehicle, starts a named bridge actor whose readings reach the
-vehicle, is replaced when attached again, and is removed when detached."""
+vehicle, is replaced when attached again, resumes after Ray restarts it, and is removed when
+detached."""
 
 import json
 
@@ -57,7 +58,10 @@ async def test_attached_adapter_feeds_its_vehicle_until_detached(stack, adapter,
     again, registered = await attach(stack.settings, config, stem)  # e.g. after editing the file
     assert registered == [] and [b.name for b in again] == [bridges[0].name]
     assert again[0].actor._actor_id != old_actor_id, "the old bridge was replaced, not reused"
-    await wait_until(lambda: _delivered(again[0]), timeout=60)
+    crashed = await wait_until(lambda: _delivered(again[0]), timeout=60)
+
+    ray.kill(again[0].actor, no_restart=False)  # a crash: Ray restarts the process, which starts idle
+    await wait_until(lambda: _delivered(again[0], other_than=crashed["pid"]), timeout=60)  # resumed
 
     assert await detach(stem) == [bridges[0].name]
     with pytest.raises(ValueError):
@@ -69,6 +73,10 @@ async def test_attached_adapter_feeds_its_vehicle_until_detached(stack, adapter,
         await attach(stack.settings, stolen, "thief")
 
 
-async def _delivered(bridge):
-    stats = await bridge.actor.stats.remote()
-    return stats if stats["delivered"] > 0 else None
+async def _delivered(bridge, other_than: int | None = None):
+    """The bridge's stats once it delivered readings (from a process other than `other_than`)."""
+    try:
+        stats = await bridge.actor.stats.remote()
+    except ray.exceptions.ActorUnavailableError:  # while Ray restarts it
+        return None
+    return stats if stats["delivered"] > 0 and stats["pid"] != other_than else None
