@@ -21,7 +21,7 @@ from actors.entity_runtime import CommandEntity, error
 from actors.event_ring import RingRead, RingRegistry
 from actors.events import VehicleAlertEvent
 from actors.telemetry_writer import TelemetryWriter
-from actors.vehicle_rules import Alert, AlertChange, AlertRules, VehicleMonitor
+from actors.vehicle_rules import HARSH_PENALTY, Alert, AlertChange, AlertRules, VehicleMonitor
 from db import vehicles as repo
 from db.vehicle_alerts import open_alerts, record_alert_events
 from db.pool import create_pool
@@ -177,6 +177,7 @@ class VehicleEntity(CommandEntity):
             "alerts": [a.to_dict() for a in self.monitor.open_alerts.values()],
             "health_score": self.monitor.health_score(len(self.dtcs)),
             "driver_score": self.monitor.driver_score,
+            "harsh_events": {kind: self.monitor.harsh_events[kind] for kind in HARSH_PENALTY},
         }
 
 

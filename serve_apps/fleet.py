@@ -19,6 +19,7 @@ class LeaderboardEntry(BaseModel):
     vehicle_id: str
     name: str
     driver_score: float
+    harsh_events: dict[str, int]  # since activation: hard_acceleration, hard_braking, over_rev
 
 
 @router.get("/leaderboard", response_model=list[LeaderboardEntry])

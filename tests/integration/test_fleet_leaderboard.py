@@ -28,7 +28,8 @@ async def test_vehicles_are_ranked_by_driver_score(stack, make_client):
     board = response.json()
     assert [(entry["vehicle_id"], entry["driver_score"]) for entry in board] == \
         [(smooth, 100.0), (jerky, 95.0), (jerkier, 90.0)]
-    assert set(board[0]) == {"vehicle_id", "name", "driver_score"} and board[0]["name"] == "Van"
+    assert set(board[0]) == {"vehicle_id", "name", "driver_score", "harsh_events"} and board[0]["name"] == "Van"
+    assert board[2]["harsh_events"] == {"hard_acceleration": 1, "hard_braking": 1, "over_rev": 0}
 
 
 async def test_ties_are_ordered_by_vehicle_id_and_other_tenants_are_left_out(stack, make_client):
