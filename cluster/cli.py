@@ -1,5 +1,5 @@
 """The `fleetray` command: run the stack, issue tokens, flip flags, replay dead letters, attach
-real OBD-II adapters."""
+real OBD-II adapters, train predictive-maintenance models."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from cluster.settings import StackSettings
+from ml.datasets import FAMILIES, SIZES
 
 
 def _database_url(settings: StackSettings) -> str:
@@ -177,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     bridge_mode = bridge.add_mutually_exclusive_group()
     bridge_mode.add_argument("--detach", action="store_true", help="leave the bridges running and return")
     bridge_mode.add_argument("--remove", action="store_true", help="remove the bridges of this file")
+
+    model = sub.add_parser("model", help="predictive-maintenance models: train")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    model_train = model_sub.add_parser("train", help="simulate a fleet, train one model family, write a report")
+    model_train.add_argument("name", choices=FAMILIES)
+    model_train.add_argument("--size", choices=list(SIZES), default="small")
+    model_train.add_argument("--out", type=Path, metavar="DIR",
+                             help="artifact directory (default .fleetray/models/NAME/TIMESTAMP)")
     return parser
 
 
@@ -196,6 +205,12 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_outbox(settings, args.outbox, args.action, args.event_id, args.older_than_days))
     elif args.command == "bridge":
         asyncio.run(_bridge(settings, args.config, args.detach, args.remove))
+    elif args.command == "model" and args.model_command == "train":
+        from ml.train import train
+
+        out = args.out or settings.state_dir / "models" / args.name / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        artifact = train(args.name, args.size, out, progress=lambda line: print(line, flush=True))
+        print(f"artifact: {artifact}\nreport:   {artifact / 'report.md'}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,166 @@
+"""The three model families: a 1-D CNN over PID windows for engine failure (PyTorch), gradient
+boosted trees over window statistics for battery health and brake wear (XGBoost).
+
+Artifacts are plain files a registry can load without this training code's state: a torch
+state_dict (`model.pt`, normalisation included as buffers) or one XGBoost `<target>.ubj` per
+target; load() rebuilds a family from its artifact directory and metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import xgboost as xgb
+from torch import nn
+
+from ml.datasets import FAMILIES, Dataset
+from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS
+
+Progress = Callable[[str], None]
+THREADS = 2
+EPOCHS = {"small": 8, "full": 20}
+BATCH = 256
+ROUNDS = {"small": 200, "full": 1000}
+
+
+class EngineNet(nn.Module):
+    """Dilated 1-D convolutions (receptive field ~ 1 minute of driving), then mean and max
+    pooling over time: roughness and sustained heat anywhere in the window both count."""
+
+    def __init__(self, channels: int, width: int = 16):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, channels, 1))
+        self.register_buffer("std", torch.ones(1, channels, 1))
+        layers: list[nn.Module] = []
+        for i, dilation in enumerate((1, 2, 4)):
+            layers += [nn.Conv1d(channels if i == 0 else width, width, 5, padding=2 * dilation, dilation=dilation),
+                       nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(2 * width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw PID windows (N, C, T) -> failure logits (N,)."""
+        h = self.body((x - self.mean) / self.std)
+        return self.head(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)).squeeze(1)
+
+
+class EngineFamily:
+    name = "engine"
+    kind = "classifier"
+    targets = ["fails_soon"]
+    library = "torch"
+
+    def __init__(self, seed: int, window: int | None = None):
+        torch.manual_seed(seed)
+        torch.set_num_threads(THREADS)
+        self.seed = seed
+        self.net = EngineNet(len(ENGINE_CHANNELS))
+
+    def input_spec(self, train: Dataset) -> dict:
+        return {"channels": ENGINE_CHANNELS, "window": int(train.x.shape[2])}
+
+    def fit(self, train: Dataset, val: Dataset, size: str, progress: Progress) -> None:
+        x = torch.from_numpy(train.x)
+        y = torch.from_numpy(train.targets["fails_soon"].astype(np.float32))
+        self.net.mean.copy_(x.mean(dim=(0, 2), keepdim=True))
+        self.net.std.copy_(x.std(dim=(0, 2), keepdim=True).clamp_min(1e-3))
+        optimiser = torch.optim.Adam(self.net.parameters(), lr=3e-3)
+        loss_fn = nn.BCEWithLogitsLoss()
+        generator = torch.Generator().manual_seed(self.seed)
+        best, best_state = np.inf, None
+        for epoch in range(1, EPOCHS[size] + 1):
+            start = time.perf_counter()
+            self.net.train()
+            for batch in torch.randperm(len(x), generator=generator).split(BATCH):
+                optimiser.zero_grad()
+                loss = loss_fn(self.net(x[batch]), y[batch])
+                loss.backward()
+                optimiser.step()
+            val_loss = float(loss_fn(torch.logit(torch.from_numpy(self.predict(val.x)["fails_soon"]), eps=1e-6),
+                                     torch.from_numpy(val.targets["fails_soon"].astype(np.float32))))
+            if val_loss < best:
+                best, best_state = val_loss, {k: v.clone() for k, v in self.net.state_dict().items()}
+            progress(f"epoch {epoch}/{EPOCHS[size]}  val loss {val_loss:.4f}  "
+                     f"{len(x) / (time.perf_counter() - start):,.0f} windows/s")
+        self.net.load_state_dict(best_state)
+
+    @torch.no_grad()
+    def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.net.eval()
+        logits = torch.cat([self.net(b) for b in torch.from_numpy(x).split(1024)])
+        return {"fails_soon": torch.sigmoid(logits).numpy()}
+
+    def save(self, out_dir: Path) -> dict[str, str]:
+        torch.save(self.net.state_dict(), out_dir / "model.pt")
+        return {"fails_soon": "model.pt"}
+
+    def load(self, out_dir: Path, files: dict[str, str]) -> None:
+        self.net.load_state_dict(torch.load(out_dir / files["fails_soon"], weights_only=True))
+
+
+class _ProgressCallback(xgb.callback.TrainingCallback):
+    def __init__(self, target: str, rounds: int, progress: Progress, every: int = 100):
+        self.target, self.rounds, self.progress, self.every = target, rounds, progress, every
+        self.start = time.perf_counter()
+
+    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict) -> bool:
+        if (epoch + 1) % self.every == 0:
+            mae = evals_log["val"]["mae"][-1]
+            rate = (epoch + 1) / (time.perf_counter() - self.start)
+            self.progress(f"{self.target}: round {epoch + 1}/{self.rounds}  val MAE {mae:.4g}  {rate:,.0f} rounds/s")
+        return False
+
+
+class BoostedFamily:
+    """One XGBoost regressor per target over the family's window statistics."""
+
+    kind = "regressor"
+    library = "xgboost"
+
+    def __init__(self, name: str, targets: list[str], feature_names: list[str], seed: int):
+        self.name, self.targets, self.feature_names, self.seed = name, targets, feature_names, seed
+        self.boosters: dict[str, xgb.Booster] = {}
+
+    def input_spec(self, train: Dataset) -> dict:
+        return {"features": self.feature_names}
+
+    def fit(self, train: Dataset, val: Dataset, size: str, progress: Progress) -> None:
+        params = {"objective": "reg:squarederror", "eval_metric": "mae", "max_depth": 5, "eta": 0.05,
+                  "subsample": 0.8, "colsample_bytree": 0.9, "nthread": THREADS, "seed": self.seed}
+        for target in self.targets:
+            dtrain = xgb.DMatrix(train.x, train.targets[target], feature_names=self.feature_names)
+            dval = xgb.DMatrix(val.x, val.targets[target], feature_names=self.feature_names)
+            self.boosters[target] = xgb.train(
+                params, dtrain, ROUNDS[size], evals=[(dval, "val")], early_stopping_rounds=50,
+                verbose_eval=False, callbacks=[_ProgressCallback(target, ROUNDS[size], progress)])
+
+    def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        matrix = xgb.DMatrix(x, feature_names=self.feature_names)
+        return {t: b.predict(matrix, iteration_range=(0, b.best_iteration + 1)) for t, b in self.boosters.items()}
+
+    def save(self, out_dir: Path) -> dict[str, str]:
+        files = {t: f"{t}.ubj" for t in self.targets}
+        for target, booster in self.boosters.items():
+            booster.save_model(out_dir / files[target])
+        return files
+
+    def load(self, out_dir: Path, files: dict[str, str]) -> None:
+        for target in self.targets:
+            self.boosters[target] = xgb.Booster(model_file=out_dir / files[target])
+
+
+Family = EngineFamily | BoostedFamily
+
+
+def make(name: str, seed: int) -> Family:
+    if name == "engine":
+        return EngineFamily(seed)
+    if name == "battery":
+        return BoostedFamily("battery", ["soh", "rul_days"], BATTERY_FEATURES, seed)
+    if name == "brakes":
+        return BoostedFamily("brakes", ["wear_pct"], BRAKE_FEATURES, seed)
+    raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")

@@ -1,0 +1,72 @@
+"""Each family trains at size "small", writes a complete artifact, beats a trivial baseline on
+held-out vehicles and reloads; the CLI trains into the state directory and a run is
+reproducible."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cluster import cli
+from ml.datasets import build
+from ml.train import load, train
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {family: train(family, "small", root / family, progress=lambda line: None)
+            for family in ("engine", "battery", "brakes")}
+
+
+@pytest.mark.parametrize("family", ["engine", "battery", "brakes"])
+def test_artifact_is_complete(artifacts, family):
+    out = artifacts[family]
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["family"] == family
+    assert len(metadata["data_fingerprint"]) == 64 and metadata["seed"] == 7
+    assert set(metadata["versions"]) == {"numpy", "torch", "xgboost"} and metadata["created_at"]
+    for name in metadata["model_files"].values():
+        assert (out / name).stat().st_size > 0
+    report = (out / "report.md").read_text()
+    plots = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
+    assert plots and all((out / p).read_bytes()[:4] == b"\x89PNG" for p in plots)
+    assert set(metadata["metrics"]) == set(metadata["targets"])
+
+
+def test_engine_classifier_beats_baselines_with_validation_threshold(artifacts):
+    metadata = json.loads((artifacts["engine"] / "metadata.json").read_text())
+    assert metadata["input"]["window"] > 100 and len(metadata["input"]["channels"]) == 6
+    assert 0 < metadata["thresholds"]["fails_soon"] < 1
+    val, test = metadata["metrics"]["fails_soon"]["val"], metadata["metrics"]["fails_soon"]["test"]
+    assert val["f1"] > max(0.5, 3 * val["f1_baseline"])
+    assert val["fpr"] <= 0.05  # the threshold was chosen on these vehicles under that constraint
+    assert val["brier"] < 0.8 * val["brier_baseline"] and val["ece"] < 0.1
+    assert all(0 <= test[k] <= 1 for k in ("precision", "recall", "f1", "fpr", "brier", "ece"))
+
+
+@pytest.mark.parametrize("family,target,ratio", [("battery", "soh", 0.6), ("battery", "rul_days", 0.8),
+                                                 ("brakes", "wear_pct", 0.6)])
+def test_regressions_beat_the_train_mean(artifacts, family, target, ratio):
+    scores = json.loads((artifacts[family] / "metadata.json").read_text())["metrics"][target]
+    assert scores["val"]["mae"] < ratio * scores["val"]["mae_baseline"]
+    assert scores["test"]["mae"] < scores["test"]["mae_baseline"] or target == "rul_days"
+
+
+def test_reloaded_artifact_predicts_like_the_metrics_say(artifacts):
+    model, metadata = load(artifacts["engine"])
+    val = build("engine", "small", metadata["seed"])["val"]
+    probability = model.predict(val.x)["fails_soon"]
+    brier = float(np.mean((probability - val.targets["fails_soon"]) ** 2))
+    assert brier == pytest.approx(metadata["metrics"]["fails_soon"]["val"]["brier"], rel=1e-5)
+
+
+def test_cli_trains_into_state_dir_and_runs_are_reproducible(artifacts, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLEETRAY_STATE_DIR", str(tmp_path))
+    cli.main(["model", "train", "brakes"])
+    printed = capsys.readouterr().out
+    (out,) = (tmp_path / "models" / "brakes").iterdir()
+    assert f"report:   {out / 'report.md'}" in printed and "wear_pct_predicted_vs_true.png" in printed
+    again = json.loads((out / "metadata.json").read_text())
+    first = json.loads((artifacts["brakes"] / "metadata.json").read_text())
+    assert again["metrics"] == first["metrics"] and again["data_fingerprint"] == first["data_fingerprint"]
