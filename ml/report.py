@@ -49,6 +49,10 @@ def _save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
+def _cell(value: float | int) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def markdown(metadata: dict, plots: list[str]) -> str:
     lines = [f"# {metadata['family']} model, {metadata['created_at']}", "",
              f"Trained in {metadata['train_seconds']:.1f} s on {metadata['rows']['train']} vehicle-days "
@@ -58,7 +62,7 @@ def markdown(metadata: dict, plots: list[str]) -> str:
         names = list(next(iter(splits.values())))
         lines += [f"## {target}", "", "| split | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         for split, values in splits.items():
-            lines.append(f"| {split} | " + " | ".join(f"{values[n]:.4g}" for n in names) + " |")
+            lines.append(f"| {split} | " + " | ".join(_cell(values[n]) for n in names) + " |")
         lines.append("")
     lines += [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
