@@ -19,6 +19,7 @@ from torch import nn
 
 from ml.datasets import FAMILIES, Dataset
 from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS
+from ml.simulator import RUL_CAP_DAYS
 
 Progress = Callable[[str], None]
 THREADS = 2
@@ -54,7 +55,7 @@ class EngineFamily:
     targets = ["fails_soon"]
     library = "torch"
 
-    def __init__(self, seed: int, window: int | None = None):
+    def __init__(self, seed: int):
         torch.manual_seed(seed)
         torch.set_num_threads(THREADS)
         self.seed = seed
@@ -116,13 +117,15 @@ class _ProgressCallback(xgb.callback.TrainingCallback):
 
 
 class BoostedFamily:
-    """One XGBoost regressor per target over the family's window statistics."""
+    """One XGBoost regressor per target over the family's window statistics; predictions are
+    clipped to each target's physical range (trees fitted on squared error can overshoot)."""
 
     kind = "regressor"
     library = "xgboost"
 
-    def __init__(self, name: str, targets: list[str], feature_names: list[str], seed: int):
-        self.name, self.targets, self.feature_names, self.seed = name, targets, feature_names, seed
+    def __init__(self, name: str, bounds: dict[str, tuple[float, float]], feature_names: list[str], seed: int):
+        self.name, self.bounds, self.feature_names, self.seed = name, bounds, feature_names, seed
+        self.targets = list(bounds)
         self.boosters: dict[str, xgb.Booster] = {}
 
     def input_spec(self, train: Dataset) -> dict:
@@ -140,7 +143,8 @@ class BoostedFamily:
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         matrix = xgb.DMatrix(x, feature_names=self.feature_names)
-        return {t: b.predict(matrix, iteration_range=(0, b.best_iteration + 1)) for t, b in self.boosters.items()}
+        return {t: np.clip(b.predict(matrix, iteration_range=(0, b.best_iteration + 1)), *self.bounds[t])
+                for t, b in self.boosters.items()}
 
     def save(self, out_dir: Path) -> dict[str, str]:
         files = {t: f"{t}.ubj" for t in self.targets}
@@ -160,7 +164,7 @@ def make(name: str, seed: int) -> Family:
     if name == "engine":
         return EngineFamily(seed)
     if name == "battery":
-        return BoostedFamily("battery", ["soh", "rul_days"], BATTERY_FEATURES, seed)
+        return BoostedFamily("battery", {"soh": (0.0, 1.0), "rul_days": (0.0, RUL_CAP_DAYS)}, BATTERY_FEATURES, seed)
     if name == "brakes":
-        return BoostedFamily("brakes", ["wear_pct"], BRAKE_FEATURES, seed)
+        return BoostedFamily("brakes", {"wear_pct": (0.0, 100.0)}, BRAKE_FEATURES, seed)
     raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")

@@ -70,3 +70,10 @@ def test_cli_trains_into_state_dir_and_runs_are_reproducible(artifacts, tmp_path
     again = json.loads((out / "metadata.json").read_text())
     first = json.loads((artifacts["brakes"] / "metadata.json").read_text())
     assert again["metrics"] == first["metrics"] and again["data_fingerprint"] == first["data_fingerprint"]
+
+
+def test_regressions_stay_in_physical_range_on_unseen_conditions(artifacts):
+    model, metadata = load(artifacts["battery"])
+    predicted = model.predict(build("battery", "small", metadata["seed"])["test"].x)
+    assert predicted["soh"].min() >= 0 and predicted["soh"].max() <= 1
+    assert predicted["rul_days"].min() >= 0 and predicted["rul_days"].max() <= 365
