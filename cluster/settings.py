@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from actors.vehicle_rules import AlertRules
 
 RAY_NAMESPACE = "fleetray"
 BOOKING_EVENTS_TOPIC = "booking-events"
@@ -49,6 +53,17 @@ class StackSettings(BaseModel):
     relay_poll_seconds: float = 1.0
     relay_batch_size: int = 100
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    # Overrides of the vehicle alert rules' defaults (actors/vehicle_rules.py AlertRules), e.g.
+    # {"coolant_max_c": 105}; FLEETRAY_ALERT_RULES takes them as JSON.
+    alert_rules: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("alert_rules")
+    @classmethod
+    def _known_rules(cls, rules: dict[str, float]) -> dict[str, float]:
+        unknown = set(rules) - {f.name for f in dataclasses.fields(AlertRules)}
+        if unknown:
+            raise ValueError(f"unknown alert rule(s) {sorted(unknown)}")
+        return rules
     # Shared secret per tenant for signed telematics webhooks (serve_apps/webhooks.py).
     webhook_secrets: dict[str, str] = Field(default_factory=dict)
 
@@ -77,6 +92,7 @@ class StackSettings(BaseModel):
             demo_fleet=int(env.get("FLEETRAY_DEMO_FLEET", "3")),
             outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
             auth=auth,
+            alert_rules=json.loads(env.get("FLEETRAY_ALERT_RULES") or "{}"),
             webhook_secrets=parse_webhook_secrets(env["FLEETRAY_WEBHOOK_SECRETS"])
             if env.get("FLEETRAY_WEBHOOK_SECRETS")
             else {LOCAL_WEBHOOK_TENANT: local_secret(state_dir, "webhook_secret")},

@@ -35,7 +35,8 @@ def consumer_name(name: str) -> str:
 def entity_router(settings: StackSettings, kind: tuple[str, str], shard_count: int) -> ShardRouter:
     kind_name, kind_path = kind
     return ShardRouter(ensure_shards(
-        kind_name, kind_path, shard_count, {"database_url": settings.database_url},
+        kind_name, kind_path, shard_count,
+        {"database_url": settings.database_url, "alert_rules": settings.alert_rules},
         settings.entity_idle_seconds, RAY_NAMESPACE))
 
 

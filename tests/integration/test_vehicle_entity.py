@@ -84,3 +84,15 @@ async def test_registering_twice_is_a_conflict(kind):
     other = await kind.activate(entity.vehicle_id)
     reply = await other.handle("register", {"tenant_id": "fleet-b", "name": "x", "vin": None, "adapter": {}})
     assert reply["error"] == "CONFLICT"
+
+
+async def test_alert_rules_are_configurable(database_url):
+    strict = VehicleKind()
+    await strict.open({"database_url": database_url, "alert_rules": {"coolant_max_c": 100.0}})
+    try:
+        entity = await registered(strict)
+        reply = await entity.handle("ingest", {"tenant_id": "fleet-a", "readings": [
+            ("COOLANT_TEMP", 104.0, "degree_Celsius", t(0))]})
+        assert [(a["change"], a["key"]) for a in reply["alerts"]] == [("raised", "coolant_high")]
+    finally:
+        await strict.close()
