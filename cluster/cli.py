@@ -1,5 +1,5 @@
 """The `fleetray` command: run the stack, issue tokens, flip flags, replay dead letters, attach
-real OBD-II adapters, train predictive-maintenance models."""
+real OBD-II adapters, train and register predictive-maintenance models."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cluster.settings import StackSettings
 from ml.datasets import FAMILIES, SIZES
+
+if TYPE_CHECKING:
+    from ml.registry import Serving
 
 
 def _database_url(settings: StackSettings) -> str:
@@ -150,6 +154,41 @@ def _bridge_status_line(bridges: list, stats: list[dict | None], rate: float) ->
     return f"{time.strftime('%H:%M:%S')}  {', '.join(parts)} | {rate:.1f} readings/s, {dropped} dropped"
 
 
+async def _registry(settings: StackSettings, args: argparse.Namespace) -> None:
+    """fleetray model list | register | promote | rollback, against the stack's database."""
+    from db.pool import connect
+    from ml.registry import ModelRegistry, RegistryError
+
+    conn = await connect(_database_url(settings))
+    try:
+        registry = ModelRegistry(conn, settings.model_registry_uri)
+        if args.model_command == "register":
+            version = await registry.register(args.dir, args.name)
+            print(f"registered {args.dir} as version {version}" + (f" of {args.name}" if args.name else ""))
+        elif args.model_command == "promote":
+            _print_serving(await registry.promote(args.name, args.version, args.traffic))
+        elif args.model_command == "rollback":
+            _print_serving(await registry.rollback(args.name))
+        else:
+            models = await registry.list(args.name)
+            if not models:
+                print("no registered models" + (f" named {args.name}" if args.name else ""))
+            for m in models:
+                print(f"{m.name:12} v{m.version:<4} {m.status:10} {m.created_at:%Y-%m-%d %H:%M} "
+                      f"data {m.data_fingerprint[:12]}  {m.artifact_uri}")
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        await conn.close()
+
+
+def _print_serving(serving: Serving) -> None:
+    canary = (f", canary v{serving.canary_version} takes {serving.canary_traffic_pct} %"
+              if serving.canary_version is not None else " takes all traffic")
+    print(f"{serving.name}: stable v{serving.stable_version}{canary}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetray", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -179,13 +218,25 @@ def build_parser() -> argparse.ArgumentParser:
     bridge_mode.add_argument("--detach", action="store_true", help="leave the bridges running and return")
     bridge_mode.add_argument("--remove", action="store_true", help="remove the bridges of this file")
 
-    model = sub.add_parser("model", help="predictive-maintenance models: train")
+    model = sub.add_parser("model", help="predictive-maintenance models: train, register, promote")
     model_sub = model.add_subparsers(dest="model_command", required=True)
     model_train = model_sub.add_parser("train", help="simulate a fleet, train one model family, write a report")
     model_train.add_argument("name", choices=FAMILIES)
     model_train.add_argument("--size", choices=list(SIZES), default="small")
     model_train.add_argument("--out", type=Path, metavar="DIR",
                              help="artifact directory (default .fleetray/models/NAME/TIMESTAMP)")
+    model_list = model_sub.add_parser("list", help="registered versions and their status")
+    model_list.add_argument("name", nargs="?")
+    model_register = model_sub.add_parser("register", help="copy a trained artifact into the registry as a new version")
+    model_register.add_argument("dir", metavar="DIR", help="artifact directory or fsspec URI")
+    model_register.add_argument("--name", help="model name (default: the artifact's family)")
+    model_promote = model_sub.add_parser("promote", help="serve a version: stable, or canary with --traffic")
+    model_promote.add_argument("name")
+    model_promote.add_argument("version", type=int)
+    model_promote.add_argument("--traffic", type=int, choices=range(1, 101), metavar="PCT",
+                               help="canary share 1-99 %% beside the stable version (100: stable)")
+    model_rollback = model_sub.add_parser("rollback", help="drop the canary, else return to the previous stable version")
+    model_rollback.add_argument("name")
     return parser
 
 
@@ -211,6 +262,8 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or settings.state_dir / "models" / args.name / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         artifact = train(args.name, args.size, out, progress=lambda line: print(line, flush=True))
         print(f"artifact: {artifact}\nreport:   {artifact / 'report.md'}")
+    elif args.command == "model":
+        asyncio.run(_registry(settings, args))
 
 
 if __name__ == "__main__":

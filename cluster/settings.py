@@ -33,6 +33,8 @@ class StackSettings(BaseModel):
     """Everything the launcher, the Serve apps and the actors need to know about their world."""
 
     state_dir: Path = Path(".fleetray")
+    # Where ml/registry.py stores model versions: a directory or any fsspec URI (s3://...).
+    model_registry_uri: str = Field(default_factory=lambda data: str(Path(data["state_dir"]) / "registry"))
     database_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     ray_address: str | None = None
@@ -79,8 +81,10 @@ class StackSettings(BaseModel):
         )
         if auth.algorithm == "HS256":
             auth.secret = env.get("FLEETRAY_JWT_SECRET") or local_secret(state_dir, "jwt_secret")
+        registry = env.get("FLEETRAY_MODEL_REGISTRY_URI")
         return cls(
             state_dir=state_dir,
+            **({"model_registry_uri": registry} if registry else {}),
             database_url=env.get("DATABASE_URL") or None,
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             ray_address=env.get("RAY_ADDRESS") or None,
