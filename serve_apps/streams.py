@@ -10,28 +10,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from serve_apps.auth import InvalidToken, Principal, principal_of
-from serve_apps.errors import ERROR_RESPONSES, unwrap
+from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.services import Services, services
+from serve_apps.vehicles import live_vehicle
 
 router = APIRouter(tags=["streams"], responses=ERROR_RESPONSES)
 
 WS_POLICY_VIOLATION = 1008
 
 
-async def vehicle_state(svc: Services, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
-    """The vehicle's live state; NOT_FOUND for another tenant's vehicle (checked before streaming)."""
-    return unwrap(await svc.vehicles.ask(vehicle_id, "get", {"tenant_id": tenant_id}), "vehicle")
-
-
 async def visible_vehicle(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> str:
-    await vehicle_state(svc, vehicle_id, principal_of(request).tenant_id)
+    """NOT_FOUND for another tenant's vehicle, checked before the response starts streaming."""
+    await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
     return vehicle_id
 
 
@@ -39,7 +35,7 @@ async def visible_vehicle(vehicle_id: str, request: Request, svc: Services = Dep
 async def vehicle_stream(request: Request, vehicle_id: str = Depends(visible_vehicle),
                          svc: Services = Depends(services)) -> AsyncIterable[ServerSentEvent]:
     async with svc.vehicle_feed.subscribe(vehicle_id) as events:
-        state = await vehicle_state(svc, vehicle_id, principal_of(request).tenant_id)
+        state = await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
         yield ServerSentEvent(event="state", data={"type": "state", "vehicle": state})
         async for event in events:
             yield ServerSentEvent(event=event["type"], data=event)
@@ -70,16 +66,15 @@ async def vehicle_socket(websocket: WebSocket, vehicle_id: str, svc: Services = 
     tenant's vehicle closes the handshake with 1008 and a reason."""
     try:
         who = websocket_principal(websocket, svc)
-        state = await svc.vehicles.ask(vehicle_id, "get", {"tenant_id": who.tenant_id})
-        if "error" in state:
-            raise InvalidToken("vehicle not found")
-    except InvalidToken as exc:
+        await live_vehicle(svc, vehicle_id, who.tenant_id)
+    except (InvalidToken, ApiError) as exc:  # a bad token, or NOT_FOUND for another tenant's vehicle
         await websocket.close(WS_POLICY_VIOLATION, reason=str(exc))
         return
     await websocket.accept()
     async with svc.vehicle_feed.subscribe(vehicle_id) as events:
-        async def send_events() -> None:
-            await websocket.send_json(jsonable_encoder({"type": "state", **state}))
+        async def send_events() -> None:  # state after subscribing, as the SSE stream: no gap
+            state = await live_vehicle(svc, vehicle_id, who.tenant_id)
+            await websocket.send_json(jsonable_encoder({"type": "state", "vehicle": state}))
             async for event in events:
                 await websocket.send_json(jsonable_encoder(event))
 

@@ -38,12 +38,23 @@ async def register_vehicle(body: RegisterVehicleRequest, request: Request,
     return unwrap(reply, "vehicle")
 
 
+async def live_vehicle(svc: Services, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
+    """The vehicle's live state from its entity; ApiError NOT_FOUND for another tenant's vehicle."""
+    return unwrap(await svc.vehicles.ask(vehicle_id, "get", {"tenant_id": tenant_id}), "vehicle")
+
+
+async def ingest_readings(svc: Services, vehicle_id: str, tenant_id: str, batch: TelemetryBatch) -> dict[str, int]:
+    """Deliver a validated batch to the vehicle; returns once it is in the live state and stored."""
+    readings = [(r.pid, r.value, r.unit, r.captured_at) for r in batch.readings]
+    reply = await svc.vehicles.ask(vehicle_id, "ingest", {"tenant_id": tenant_id, "readings": readings})
+    return {"accepted": unwrap(reply, "accepted")}
+
+
 async def tenant_vehicles(svc: Services, tenant_id: str) -> list[dict[str, Any]]:
     """The live view (entity `get`) of each of the tenant's vehicles, in id order."""
     async with tenant_scope(svc.pool, tenant_id) as conn:
         rows = await repo.list_vehicles(conn, tenant_id)
-    replies = await asyncio.gather(*(svc.vehicles.ask(r["id"], "get", {"tenant_id": tenant_id}) for r in rows))
-    return [unwrap(reply, "vehicle") for reply in replies]
+    return list(await asyncio.gather(*(live_vehicle(svc, r["id"], tenant_id) for r in rows)))
 
 
 @router.get("")
@@ -55,18 +66,14 @@ async def list_vehicles(request: Request, svc: Services = Depends(services)) -> 
 
 @router.get("/{vehicle_id}")
 async def get_vehicle(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
-    who = principal_of(request)
-    return unwrap(await svc.vehicles.ask(vehicle_id, "get", {"tenant_id": who.tenant_id}), "vehicle")
+    return await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
 
 
 @router.post("/{vehicle_id}/telemetry", status_code=202)
 async def ingest_telemetry(vehicle_id: str, body: TelemetryBatch, request: Request,
                            svc: Services = Depends(services)) -> dict[str, Any]:
     """A gateway's batch of readings; 202 once they are in the live state and stored."""
-    who = principal_of(request)
-    readings = [(r.pid, r.value, r.unit, r.captured_at) for r in body.readings]
-    reply = await svc.vehicles.ask(vehicle_id, "ingest", {"tenant_id": who.tenant_id, "readings": readings})
-    return {"accepted": unwrap(reply, "accepted")}
+    return await ingest_readings(svc, vehicle_id, principal_of(request).tenant_id, body)
 
 
 @router.get("/{vehicle_id}/telemetry", response_model=list[TelemetryPoint])

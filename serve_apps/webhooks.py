@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 
-from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
+from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.services import Services, services
+from serve_apps.vehicles import ingest_readings
 from serve_apps.vehicle_schemas import VEHICLE_ID_PATTERN, TelemetryBatch
 
 PATH_PREFIX = "/v1/webhooks/"
@@ -59,6 +60,4 @@ async def telematics(tenant_id: str, request: Request, svc: Services = Depends(s
         delivery = TelematicsDelivery.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from exc
-    readings = [(r.pid, r.value, r.unit, r.captured_at) for r in delivery.readings]
-    reply = await svc.vehicles.ask(delivery.vehicle_id, "ingest", {"tenant_id": tenant_id, "readings": readings})
-    return {"accepted": unwrap(reply, "accepted")}
+    return await ingest_readings(svc, delivery.vehicle_id, tenant_id, delivery)
