@@ -53,11 +53,11 @@ class LiveFeed:
         caller's next step is missed."""
         subscription = Subscription(self._queue_size)
         self._subscribers.setdefault(key, set()).add(subscription)
-        if key not in self._pollers:
-            started = asyncio.get_running_loop().create_future()
-            self._pollers[key] = asyncio.ensure_future(self._poll(key, started))
-            await started
         try:
+            if key not in self._pollers:
+                started = asyncio.get_running_loop().create_future()
+                self._pollers[key] = asyncio.ensure_future(self._poll(key, started))
+                await started  # inside the try: a client gone while waiting still unsubscribes
             yield subscription
         finally:
             subscribers = self._subscribers[key]
