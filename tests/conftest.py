@@ -104,6 +104,29 @@ async def stack(state_dir, database_url, broker, auth_settings):
     await stack.stop()
 
 
+@pytest.fixture
+async def vehicle_kind(database_url):
+    """The vehicle entity kind (pool, telemetry writer, stream rings) on the session's database,
+    for driving vehicle entities directly, without Ray."""
+    from actors.vehicle import VehicleKind
+
+    kind = VehicleKind()
+    await kind.open({"database_url": database_url})
+    yield kind
+    await kind.close()
+
+
+@pytest.fixture
+def adapter(tmp_path):
+    """A running ELM327-emulator process behind a stable link (its `port`), stopped after the test."""
+    from device_bridge.emulator import EmulatedAdapter
+
+    emulator = EmulatedAdapter(tmp_path / "obd-adapter")
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
 def token_for(auth: AuthSettings, user: str, tenant: str = "default", role: str = "user") -> str:
     return issue_token(auth, user, tenant, role)
 

@@ -11,19 +11,10 @@ import ray
 from cluster.settings import RAY_NAMESPACE
 from device_bridge.attach import attach, detach
 from device_bridge.config import load_config
-from device_bridge.emulator import EmulatedAdapter
 from device_bridge.registration import VehicleOfAnotherTenant
 from tests.conftest import unique, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def adapter(tmp_path):
-    emulator = EmulatedAdapter(tmp_path / "obd-adapter")
-    emulator.start()
-    yield emulator
-    emulator.stop()
 
 
 def adapters_file(tmp_path, stem, vehicle_id, tenant, port):

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from db import vehicles as repo
-from device_bridge.emulator import EmulatedAdapter
 from device_bridge.obd_reader import AdapterConfig, AdapterReader
 from tests.conftest import unique, wait_until
 
@@ -19,14 +18,6 @@ MISFIRE = {"P0301": "Cylinder 1 Misfire Detected"}
 FRAME = {"RPM": {"value": 1726.0, "unit": "revolutions_per_minute"},
          "SPEED": {"value": 50.0, "unit": "kilometer_per_hour"},
          "COOLANT_TEMP": {"value": 83.0, "unit": "degree_Celsius"}}
-
-
-@pytest.fixture
-def adapter(tmp_path):
-    emulator = EmulatedAdapter(tmp_path / "obd-adapter")
-    emulator.start()
-    yield emulator
-    emulator.stop()
 
 
 async def test_a_new_code_comes_with_its_freeze_frame_and_an_old_one_without(adapter):

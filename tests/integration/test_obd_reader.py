@@ -6,19 +6,10 @@ import asyncio
 
 import pytest
 
-from device_bridge.emulator import EmulatedAdapter
 from device_bridge.obd_reader import AdapterConfig, AdapterReader
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def adapter(tmp_path):
-    emulator = EmulatedAdapter(tmp_path / "obd-adapter")
-    emulator.start()
-    yield emulator
-    emulator.stop()
 
 
 async def test_reader_streams_values_with_units_and_recovers_after_the_adapter_restarts(adapter):

@@ -3,33 +3,23 @@ and the alert outbox, and reaches the Kafka topic `vehicle-alerts` exactly once,
 a trouble code set in a real ELM327-emulator."""
 
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from actors.vehicle import VehicleKind
 from cluster.settings import VEHICLE_ALERTS_TOPIC
 from tests.conftest import wait_until
+from tests.integration.test_vehicle_entity import registered
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-async def kind(database_url):
-    kind = VehicleKind()
-    await kind.open({"database_url": database_url})
-    yield kind
-    await kind.close()
-
-
-async def test_alerts_commit_with_their_reading_and_survive_reactivation(kind, pool):
-    vehicle_id = f"veh-{uuid.uuid4().hex[:8]}"
-    entity = await kind.activate(vehicle_id)
-    await entity.handle("register", {"tenant_id": "fleet-a", "name": "Van", "vin": None, "adapter": {}})
+async def test_alerts_commit_with_their_reading_and_survive_reactivation(vehicle_kind, pool):
+    entity = await registered(vehicle_kind, tenant="fleet-a")
+    vehicle_id = entity.vehicle_id
     hot = [("COOLANT_TEMP", 115.0, "degree_Celsius", T0)]
     await entity.handle("ingest", {"tenant_id": "fleet-a", "readings": hot})
     await entity.handle("ingest", {"tenant_id": "fleet-a", "readings": hot})  # still hot: no new event
@@ -41,7 +31,7 @@ async def test_alerts_commit_with_their_reading_and_survive_reactivation(kind, p
     assert event["event_payload"]["alert_key"] == "coolant_high"
     assert event["event_payload"]["tenant_id"] == "fleet-a"
 
-    again = await kind.activate(vehicle_id)  # a new activation must not raise the open alert again
+    again = await vehicle_kind.activate(vehicle_id)  # a new activation must not raise the open alert again
     assert [a["key"] for a in (await again.handle("get", {"tenant_id": "fleet-a"}))["vehicle"]["alerts"]] == [
         "coolant_high"]
     await again.handle("ingest", {"tenant_id": "fleet-a", "readings": hot})

@@ -13,17 +13,9 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-async def kind(database_url):
-    kind = VehicleKind()
-    await kind.open({"database_url": database_url})
-    yield kind
-    await kind.close()
-
-
-async def registered(kind, tenant="fleet-a"):
+async def registered(vehicle_kind, tenant="fleet-a"):
     vehicle_id = f"veh-{uuid.uuid4().hex[:8]}"
-    entity = await kind.activate(vehicle_id)
+    entity = await vehicle_kind.activate(vehicle_id)
     reply = await entity.handle("register", {"tenant_id": tenant, "name": "Van 7", "vin": None,
                                              "adapter": {"port": "/dev/rfcomm0"}})
     assert reply["vehicle"]["vehicle_id"] == vehicle_id
@@ -34,8 +26,8 @@ def t(seconds):
     return T0 + timedelta(seconds=seconds)
 
 
-async def test_ingest_updates_live_state_and_persists_before_acknowledging(kind, pool):
-    entity = await registered(kind)
+async def test_ingest_updates_live_state_and_persists_before_acknowledging(vehicle_kind, pool):
+    entity = await registered(vehicle_kind)
     readings = [("RPM", 800.0 + i, "revolutions_per_minute", t(i)) for i in range(5)] + [
         ("COOLANT_TEMP", 90.0, "degree_Celsius", t(1))]
     reply = await entity.handle("ingest", {"tenant_id": "fleet-a", "readings": readings})
@@ -50,23 +42,23 @@ async def test_ingest_updates_live_state_and_persists_before_acknowledging(kind,
     assert view["connection"] == "connected", "data flowing means the adapter is online"
 
 
-async def test_other_tenants_see_nothing_and_write_nothing(kind, pool):
-    entity = await registered(kind, tenant="fleet-a")
+async def test_other_tenants_see_nothing_and_write_nothing(vehicle_kind, pool):
+    entity = await registered(vehicle_kind, tenant="fleet-a")
     assert (await entity.handle("get", {"tenant_id": "fleet-b"}))["error"] == "NOT_FOUND"
     reply = await entity.handle("ingest", {"tenant_id": "fleet-b", "readings": [("RPM", 1.0, None, t(0))]})
     assert reply["error"] == "NOT_FOUND"
     assert await pool.fetchval("SELECT count(*) FROM telemetry WHERE vehicle_id = $1", entity.vehicle_id) == 0
 
 
-async def test_trouble_codes_raise_alerts_keep_history_and_survive_reactivation(kind, pool):
-    entity = await registered(kind)
+async def test_trouble_codes_raise_alerts_keep_history_and_survive_reactivation(vehicle_kind, pool):
+    entity = await registered(vehicle_kind)
     misfire = {"P0301": "Cylinder 1 Misfire Detected"}
     reply = await entity.handle("ingest", {"tenant_id": "fleet-a", "readings": [
         ("COOLANT_TEMP", 115.0, "degree_Celsius", t(0))], "reports": [(misfire, t(0))]})
     assert sorted(a["key"] for a in reply["alerts"]) == ["coolant_high", "dtc:P0301"]
     await entity.handle("ingest", {"tenant_id": "fleet-a", "readings": [], "reports": [(misfire, t(10))]})
 
-    again = await kind.activate(entity.vehicle_id)  # e.g. after passivation or a shard restart
+    again = await vehicle_kind.activate(entity.vehicle_id)  # e.g. after passivation or a shard restart
     view = (await again.handle("get", {"tenant_id": "fleet-a"}))["vehicle"]
     assert view["trouble_codes"] == [{"code": "P0301", "description": "Cylinder 1 Misfire Detected"}]
     assert view["readings"]["COOLANT_TEMP"]["value"] == 115.0
@@ -79,9 +71,9 @@ async def test_trouble_codes_raise_alerts_keep_history_and_survive_reactivation(
     assert (row["first_seen"], row["last_seen"], row["cleared_at"]) == (t(0), t(10), t(20))
 
 
-async def test_registering_twice_is_a_conflict(kind):
-    entity = await registered(kind)
-    other = await kind.activate(entity.vehicle_id)
+async def test_registering_twice_is_a_conflict(vehicle_kind):
+    entity = await registered(vehicle_kind)
+    other = await vehicle_kind.activate(entity.vehicle_id)
     reply = await other.handle("register", {"tenant_id": "fleet-b", "name": "x", "vin": None, "adapter": {}})
     assert reply["error"] == "CONFLICT"
 
