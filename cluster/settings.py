@@ -35,6 +35,9 @@ class StackSettings(BaseModel):
     state_dir: Path = Path(".fleetray")
     # Where ml/registry.py stores model versions: a directory or any fsspec URI (s3://...).
     model_registry_uri: str = Field(default_factory=lambda data: str(Path(data["state_dir"]) / "registry"))
+    # Train, register and promote a small model of each family that has no promoted version
+    # when the stack starts (ml/defaults.py); FLEETRAY_TRAIN_MISSING_MODELS=0 skips it.
+    train_missing_models: bool = True
     database_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     ray_address: str | None = None
@@ -94,6 +97,7 @@ class StackSettings(BaseModel):
             booking_shards=int(env.get("FLEETRAY_BOOKING_SHARDS", "2")),
             vehicle_shards=int(env.get("FLEETRAY_VEHICLE_SHARDS", "2")),
             demo_fleet=int(env.get("FLEETRAY_DEMO_FLEET", "3")),
+            train_missing_models=env.get("FLEETRAY_TRAIN_MISSING_MODELS", "1") != "0",
             outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
             auth=auth,
             alert_rules=json.loads(env.get("FLEETRAY_ALERT_RULES") or "{}"),

@@ -123,6 +123,17 @@ class LocalStack:
             except Exception:  # an actor mid-restart or the database down; the next round retries
                 log.warning("supervision round failed", exc_info=True)
 
+    async def ensure_models(self) -> None:
+        """A promoted version of every model family, trained here first when none exists."""
+        from ml.defaults import ensure_served_models
+        from ml.registry import ModelRegistry
+
+        s = self.settings
+        promoted = await ensure_served_models(ModelRegistry(self.pool, s.model_registry_uri), s.state_dir / "models",
+                                              progress=lambda line: print(line, flush=True))
+        for family, version in promoted.items():
+            log.info("serving %s v%d", family, version)
+
     def start_serve(self) -> None:
         from serve_apps.app import build_api_app, build_noop_app
 
@@ -167,6 +178,8 @@ class LocalStack:
         await self.start_actors()
         if self.settings.demo_fleet:
             await self.start_demo_fleet()
+        if self.settings.train_missing_models:
+            await self.ensure_models()
         self.start_serve()
         if with_metrics:
             self.start_metrics()

@@ -59,7 +59,12 @@ class EngineFamily:
         torch.manual_seed(seed)
         torch.set_num_threads(THREADS)
         self.seed = seed
+        self.device = "cpu"
         self.net = EngineNet(len(ENGINE_CHANNELS))
+
+    def to(self, device: str) -> None:
+        self.device = device
+        self.net.to(device)
 
     def input_spec(self, train: Dataset) -> dict:
         return {"channels": ENGINE_CHANNELS, "window": int(train.x.shape[2])}
@@ -92,8 +97,8 @@ class EngineFamily:
     @torch.no_grad()
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         self.net.eval()
-        logits = torch.cat([self.net(b) for b in torch.from_numpy(x).split(1024)])
-        return {"fails_soon": torch.sigmoid(logits).numpy()}
+        logits = torch.cat([self.net(b.to(self.device)) for b in torch.from_numpy(x).split(1024)])
+        return {"fails_soon": torch.sigmoid(logits).cpu().numpy()}
 
     def save(self, out_dir: Path) -> dict[str, str]:
         torch.save(self.net.state_dict(), out_dir / "model.pt")
@@ -130,6 +135,10 @@ class BoostedFamily:
 
     def input_spec(self, train: Dataset) -> dict:
         return {"features": self.feature_names}
+
+    def to(self, device: str) -> None:
+        for booster in self.boosters.values():
+            booster.set_param({"device": device})
 
     def fit(self, train: Dataset, val: Dataset, size: str, progress: Progress) -> None:
         params = {"objective": "reg:squarederror", "eval_metric": "mae", "max_depth": 5, "eta": 0.05,

@@ -76,6 +76,30 @@ class Serving:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class ServedVersion:
+    """What the API needs to call one serving version: its input spec and thresholds."""
+
+    version: int
+    role: str  # "stable" | "canary"
+    input: dict
+    thresholds: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    stable: ServedVersion
+    canary: ServedVersion | None
+    canary_traffic_pct: int
+
+    def choose(self, draw: float) -> ServedVersion:
+        """The version one request goes to; draw: uniform in [0, 1)."""
+        if self.canary is not None and draw * 100 < self.canary_traffic_pct:
+            return self.canary
+        return self.stable
+
+
 def previous_stable(history: Iterable[tuple[str, int]]) -> int | None:
     """The stable version a rollback returns to, from (action, stable_version) in order:
     promotions push onto a stack and rollbacks pop it, so repeated rollbacks walk back
@@ -151,6 +175,20 @@ class ModelRegistry:
     async def serving(self, name: str) -> Serving | None:
         row = await self._db.fetchrow("SELECT * FROM model_deployments WHERE name = $1", name)
         return Serving(**dict(row)) if row else None
+
+    async def served(self) -> dict[str, ServedModel]:
+        """Every promoted model with its stable and canary version, in one query."""
+        rows = await self._db.fetch(
+            """SELECT d.name, d.canary_traffic_pct, v.version, v.version = d.canary_version AS canary,
+                      v.metadata -> 'input' AS input, v.metadata -> 'thresholds' AS thresholds
+               FROM model_deployments d
+               JOIN model_versions v ON v.name = d.name AND v.version IN (d.stable_version, d.canary_version)""")
+        versions: dict[str, dict[str, ServedVersion]] = {}
+        for r in rows:
+            role = "canary" if r["canary"] else "stable"
+            versions.setdefault(r["name"], {})[role] = ServedVersion(r["version"], role, r["input"], r["thresholds"] or {})
+        pct = {r["name"]: r["canary_traffic_pct"] for r in rows}
+        return {name: ServedModel(name, v["stable"], v.get("canary"), pct[name]) for name, v in versions.items()}
 
     async def promote(self, name: str, version: int, traffic_pct: int | None = None) -> Serving:
         """Without traffic_pct (or 100) the version becomes stable and any canary is cleared;

@@ -9,10 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
+from ray.serve.handle import DeploymentHandle
 
 from cluster.logs import configure_json_logging
 from cluster.settings import StackSettings
-from serve_apps import bookings, fleet, health, streams, vehicles, webhooks
+from serve_apps import bookings, fleet, health, models, streams, vehicles, webhooks
 from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
 from serve_apps.errors import install_error_handlers
 from serve_apps.middleware import RequestContextMiddleware
@@ -25,7 +26,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, verifier=services.verifier if services else None)
-    for area in (health, bookings, vehicles, streams, fleet, webhooks):
+    for area in (health, bookings, vehicles, streams, fleet, webhooks, models):
         app.include_router(area.router)
     return app
 
@@ -33,9 +34,10 @@ def create_app(services: Services | None = None) -> FastAPI:
 @serve.deployment(**DEPLOYMENT_DEFAULTS)
 @serve.ingress()
 class FleetApi:
-    async def __init__(self, settings: dict[str, Any]):
+    async def __init__(self, settings: dict[str, Any], model_servers: dict[str, DeploymentHandle]):
+        """model_servers: the handle of each model family's deployment (ml/serving.py)."""
         configure_json_logging()
-        self.services = await open_services(StackSettings.model_validate(settings))
+        self.services = await open_services(StackSettings.model_validate(settings), model_servers)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(self.services)

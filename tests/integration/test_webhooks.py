@@ -39,7 +39,7 @@ def signed(body: bytes, secret: str = SECRETS[TENANT], skew: float = 0) -> dict[
 @pytest.fixture(scope="module")
 async def provider(stack):
     """An HTTP client of the ingress app whose settings hold SECRETS."""
-    svc = await open_services(stack.settings.model_copy(update={"webhook_secrets": SECRETS}))
+    svc = await open_services(stack.settings.model_copy(update={"webhook_secrets": SECRETS}), model_servers={})
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(svc)), base_url="http://fleetray")
     yield client
     await client.aclose()

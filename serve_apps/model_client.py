@@ -1,0 +1,73 @@
+"""Calls to the model deployments on behalf of the API.
+
+Which version answers comes from the registry's model_deployments (cached for a second, so a
+promotion, canary or rollback reaches every replica within about a second without a query
+per request); the request goes to the family's ModelServer deployment (ml/serving.py) with
+the version as its multiplexed model id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any, Sequence
+
+import numpy as np
+from ray.serve.handle import DeploymentHandle
+
+from ml.inputs import Instance, InputError, to_array
+from ml.registry import ModelRegistry, RegistryError, ServedModel, ServedVersion
+from serve_apps.errors import ApiError
+
+
+class ModelCatalog:
+    """The registry's serving versions, refreshed at most once per `ttl_seconds`."""
+
+    def __init__(self, registry: ModelRegistry, ttl_seconds: float = 1.0):
+        self.registry = registry
+        self.ttl_seconds = ttl_seconds
+        self._served: dict[str, ServedModel] = {}
+        self._loaded_at = -float("inf")
+        self._lock = asyncio.Lock()
+
+    async def served(self) -> dict[str, ServedModel]:
+        if time.monotonic() - self._loaded_at > self.ttl_seconds:
+            async with self._lock:
+                if time.monotonic() - self._loaded_at > self.ttl_seconds:
+                    self._served = await self.registry.served()
+                    self._loaded_at = time.monotonic()
+        return self._served
+
+
+class ModelClient:
+    """Validates instances against the chosen version's input spec and asks its deployment."""
+
+    def __init__(self, catalog: ModelCatalog, deployments: dict[str, DeploymentHandle]):
+        self.catalog = catalog
+        self.deployments = deployments
+
+    async def predict(self, name: str, instances: Sequence[Instance]) -> dict[str, Any]:
+        if name not in self.deployments:
+            raise ApiError("NOT_FOUND", f"Unknown model {name!r}; models: {', '.join(self.deployments)}")
+        served = (await self.catalog.served()).get(name)
+        if served is None:
+            raise ApiError("UNAVAILABLE", f"Model {name!r} has no promoted version (fleetray model promote)")
+        chosen = served.choose(random.random())
+        try:
+            rows = to_array(chosen.input, instances)
+        except InputError as exc:
+            raise ApiError("INVALID_REQUEST", str(exc)) from exc
+        try:
+            outputs = await self._ask(name, chosen, rows)
+        except RegistryError as exc:  # the version's artifact is missing or corrupted in the store
+            if chosen is served.stable:
+                raise ApiError("UNAVAILABLE", f"Model {name} v{chosen.version} cannot be loaded: {exc}") from exc
+            chosen = served.stable  # a canary that cannot load leaves its share to the stable version
+            outputs = await self._ask(name, chosen, rows)
+        return {"model": name, "version": chosen.version, "role": chosen.role, "thresholds": chosen.thresholds,
+                "predictions": [dict(zip(outputs, values)) for values in zip(*outputs.values())]}
+
+    async def _ask(self, name: str, version: ServedVersion, rows: np.ndarray) -> dict[str, list[float]]:
+        handle = self.deployments[name].options(multiplexed_model_id=str(version.version))
+        return await handle.predict.remote(rows)

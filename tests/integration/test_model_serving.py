@@ -1,0 +1,181 @@
+"""Model deployments on the real stack: small models of every family are trained, registered and
+promoted by the same code `make run` uses when the registry is empty, served by their Ray Serve
+deployments and called over HTTP. Predictions match the trained models; wrong shapes get a 400
+naming the problem; promotion, canary and rollback under traffic fail no request; a corrupted
+artifact is refused while the serving version keeps serving."""
+
+import asyncio
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+from ray import serve
+
+from ml import train
+from ml.datasets import FAMILIES, SEEN, family_dataset
+from ml.defaults import ensure_served_models
+from ml.registry import CorruptArtifact, ModelRegistry
+from ml.serving import deployment_name
+from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS
+from ml.simulator import FleetConfig, simulate
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def registry(stack, pool):
+    return ModelRegistry(pool, stack.settings.model_registry_uri)
+
+
+@pytest.fixture(scope="module")
+async def served(registry, stack, tmp_path_factory):
+    """family -> version, trained and promoted as on a fresh `make run`."""
+    promoted = await ensure_served_models(registry, tmp_path_factory.mktemp("models"), progress=lambda line: None)
+    assert set(promoted) == set(FAMILIES)
+    assert await ensure_served_models(registry, tmp_path_factory.mktemp("again")) == {}, "already served: no-op"
+    return promoted
+
+
+@pytest.fixture(scope="module")
+def examples():
+    """A few vehicle-days of a fleet no model saw, per family: (model input, instances as JSON)."""
+    fleet = simulate(FleetConfig(4, 20, seed=991, id_prefix="probe", **SEEN))
+    out = {}
+    for family in FAMILIES:
+        x = family_dataset(family, fleet).x[:5]
+        if x.ndim == 3:
+            instances = [{c: row[i].tolist() for i, c in enumerate(ENGINE_CHANNELS)} for row in x]
+        else:
+            names = BATTERY_FEATURES if family == "battery" else BRAKE_FEATURES
+            instances = [{n: None if np.isnan(v) else float(v) for n, v in zip(names, row)} for row in x]
+        out[family] = (x, instances)
+    return out
+
+
+async def local_predictions(registry, family, version, tmp_path, x):
+    model, _ = train.load(await registry.fetch(family, version, tmp_path / f"{family}-{version}"))
+    return model.predict(x)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_each_family_predicts_like_the_trained_model(family, served, registry, examples, make_client, tmp_path):
+    x, instances = examples[family]
+    response = await make_client().post(f"/v1/models/{family}/predict", json={"instances": instances})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["model"], body["version"], body["role"]) == (family, served[family], "stable")
+    expected = await local_predictions(registry, family, served[family], tmp_path, x)
+    for target, values in expected.items():
+        np.testing.assert_allclose([p[target] for p in body["predictions"]], values, rtol=1e-5, atol=1e-5)
+    if family == "engine":
+        assert set(body["thresholds"]) == {"fails_soon"}
+
+
+async def test_models_run_on_the_cpu_here_and_the_list_shows_what_serves(served, make_client):
+    for family in FAMILIES:
+        handle = serve.get_deployment_handle(deployment_name(family), app_name="api")
+        assert await handle.serving_device.remote() == "cpu"  # no GPU on this machine
+    listing = (await make_client().get("/v1/models")).json()
+    assert {m["model"]: m["stable_version"] for m in listing} == served
+
+
+ROW = {name: 1.0 for name in BRAKE_FEATURES}
+WINDOW = {channel: [1.0] * 124 for channel in ENGINE_CHANNELS}
+
+
+@pytest.mark.parametrize("family, body, message", [
+    ("battery", {"instances": []}, "at least one"),
+    ("battery", {"instances": [{"rest_voltage": 12.5}]}, "instances[0]: missing crank_voltage"),
+    ("brakes", {"instances": [ROW, {**ROW, "volts": 1}]}, "instances[1]: unknown volts"),
+    ("brakes", {"instances": [{**ROW, "mean_speed": [1, 2]}]}, "instances[0].mean_speed: expected a number"),
+    ("engine", {"instances": [{**WINDOW, "RPM": 800}]}, "instances[0].RPM: expected a list"),
+    ("engine", {"instances": [{**WINDOW, "SPEED": [1.0] * 3}]}, "instances[0].SPEED: expected 124 values, got 3"),
+    ("brakes", {"instances": [{**ROW, "mean_speed": "fast"}]}, "instances.0.mean_speed"),
+    ("brakes", {"rows": [ROW]}, "instances"),
+])
+async def test_wrong_shapes_get_a_400_naming_the_problem(family, body, message, served, make_client):
+    response = await make_client().post(f"/v1/models/{family}/predict", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "INVALID_REQUEST" and message in response.json()["message"]
+
+
+async def test_unknown_model_is_a_404(served, make_client):
+    response = await make_client().post("/v1/models/gearbox/predict", json={"instances": [{}]})
+    assert response.status_code == 404 and "gearbox" in response.json()["message"]
+
+
+async def test_promote_canary_and_rollback_under_traffic_fail_no_request(served, registry, examples, make_client, tmp_path):
+    """Four clients send battery predictions the whole time; the versions change under them."""
+    family = "battery"
+    v1 = served[family]
+    artifact = await registry.fetch(family, v1, tmp_path / "copy")
+    v2 = await registry.register(artifact)
+    client, instances = make_client(), examples[family][1][:2]
+    statuses: Counter = Counter()
+    seen: list[int] = []
+    stop = asyncio.Event()
+
+    async def traffic():
+        while not stop.is_set():
+            response = await client.post(f"/v1/models/{family}/predict", json={"instances": instances})
+            statuses[response.status_code] += 1
+            if response.status_code == 200:
+                seen.append(response.json()["version"])
+
+    async def serves(version: int, share: float = 1.0):
+        """Most of the last 40 answers come from `version` (all of them when share is 1)."""
+        async def check():
+            recent = seen[-40:]
+            return len(recent) == 40 and abs(recent.count(version) / 40 - share) <= (0 if share == 1 else 0.3)
+        await wait_until(check, timeout=30)
+
+    workers = [asyncio.create_task(traffic()) for _ in range(4)]
+    try:
+        await serves(v1)
+        await registry.promote(family, v2, traffic_pct=50)
+        await serves(v2, share=0.5)
+        await registry.promote(family, v2)
+        await serves(v2)
+        await registry.rollback(family)
+        await serves(v1)
+    finally:
+        stop.set()
+        await asyncio.gather(*workers)
+    assert set(statuses) == {200}, statuses
+    assert len(seen) > 100
+
+
+async def test_corrupted_artifact_is_refused_and_the_stable_version_keeps_serving(
+        served, registry, examples, make_client, tmp_path, stack):
+    family = "brakes"
+    artifact = await registry.fetch(family, served[family], tmp_path / "copy")
+    broken = await registry.register(artifact)
+    model_file = json.loads((artifact / "metadata.json").read_text())["model_files"]["wear_pct"]
+    stored = (await registry.get(family, broken)).artifact_uri.removeprefix("file://")
+    with open(f"{stored}/{model_file}", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00corrupt\x00")
+    with pytest.raises(CorruptArtifact, match=model_file):
+        await registry.promote(family, broken)
+    client = make_client()
+    response = await client.post(f"/v1/models/{family}/predict", json={"instances": examples[family][1]})
+    assert response.status_code == 200 and response.json()["version"] == served[family]
+
+    # A version corrupted after its promotion as a canary: its share falls back to the stable one.
+    canary = await registry.register(artifact)
+    await registry.promote(family, canary, traffic_pct=50)
+    stored = (await registry.get(family, canary)).artifact_uri.removeprefix("file://")
+    with open(f"{stored}/{model_file}", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00corrupt\x00")
+    await asyncio.sleep(1.5)  # the API's view of what serves refreshes every second
+    versions = []
+    for _ in range(20):
+        response = await client.post(f"/v1/models/{family}/predict", json={"instances": examples[family][1][:1]})
+        assert response.status_code == 200, response.text
+        versions.append(response.json()["version"])
+    assert set(versions) == {served[family]}
+    await registry.rollback(family)
+
