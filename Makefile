@@ -4,7 +4,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed-stamp
 PY    := $(VENV)/bin/python
 
-.PHONY: run test bench-cancel bench-telemetry load-test clean
+.PHONY: run test bench-cancel bench-telemetry bench-predict load-test clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,9 @@ bench-cancel: $(STAMP)
 
 bench-telemetry: $(STAMP)
 	$(PY) -m tests.load.bench_telemetry
+
+bench-predict: $(STAMP)
+	$(PY) -m tests.load.bench_predict
 
 load-test: $(STAMP)
 	$(PY) -m tests.load.run_locust
