@@ -12,7 +12,7 @@ PostgreSQL; statistics and scores restart (they describe this activation).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -160,6 +160,43 @@ class VehicleEntity(CommandEntity):
             await repo.record_vin(self.kind.pool, self.vehicle_id, vin)
             self.row = {**self.row, "vin": vin}
         return {"connection": status}
+
+    async def on_window(self, tenant_id: str, pids: list[str], samples: int, step_seconds: float,
+                        anchor: str, lead_samples: int = 0) -> Reply:
+        """The vehicle's recent readings on a regular grid (db.vehicles.telemetry_grid), for a
+        model: the `samples` steps up to the latest reading (anchor "latest"), or from
+        `lead_samples` steps before the latest engine start (anchor "engine_start").
+        Everything acknowledged is already committed: messages to an entity run in order."""
+        if not self._visible_to(tenant_id):
+            return error("NOT_FOUND", "Vehicle not found")
+        step = timedelta(seconds=step_seconds)
+        if anchor == "latest":
+            if self.last_seen is None:
+                return {"window": None, "reason": "no readings yet"}
+            start = self.last_seen - step * (samples - 1)
+        else:
+            if self.monitor.engine_started_at is None:
+                return {"window": None, "reason": "no engine start seen since the vehicle became active"}
+            start = self.monitor.engine_started_at - step * lead_samples
+        grid = await repo.telemetry_grid(self.kind.pool, self.vehicle_id, pids, start, step_seconds, samples)
+        return {"window": {"start": start, "step_seconds": step_seconds, "signals": grid}}
+
+    async def on_maintenance(self, tenant_id: str, predictions: dict[str, dict]) -> Reply:
+        """Raise or clear maintenance alerts from model predictions (vehicle_rules
+        observe_predictions); each change commits with its outbox event."""
+        if not self._visible_to(tenant_id):
+            return error("NOT_FOUND", "Vehicle not found")
+        before = dict(self.monitor.open_alerts)
+        changes = self.monitor.observe_predictions(predictions, datetime.now(timezone.utc))
+        if changes:
+            try:
+                async with self.kind.pool.acquire() as conn, conn.transaction():
+                    await record_alert_events(conn, self._alert_events(tenant_id, changes))
+            except BaseException:
+                self.monitor.open_alerts = before  # not committed: the next prediction tries again
+                raise
+            self._stream([], changes)
+        return {"alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
 
     async def on_get(self, tenant_id: str) -> Reply:
         if not self._visible_to(tenant_id):

@@ -22,6 +22,14 @@ class AlertRules:
     hard_accel_kmh_per_s: float = 12.0
     hard_brake_kmh_per_s: float = 15.0
     max_speed_gap_seconds: float = 2.0  # speed samples further apart say nothing about harshness
+    # An engine start: RPM from below engine_stopped_rpm (off) to above cranking speed; a rough
+    # idle dipping between the two is not a restart.
+    engine_stopped_rpm: float = 100.0
+    engine_running_rpm: float = 400.0
+    # Maintenance alerts from model predictions (the engine model brings its own threshold).
+    battery_soh_min: float = 0.7
+    battery_rul_min_days: float = 30.0
+    brake_wear_max_pct: float = 80.0
 
 
 @dataclass
@@ -53,7 +61,9 @@ class VehicleMonitor:
     rules: AlertRules = field(default_factory=AlertRules)
     open_alerts: dict[str, Alert] = field(default_factory=dict)
     harsh_events: Counter = field(default_factory=Counter)
+    engine_started_at: datetime | None = None  # the latest start seen since activation
     _overrev_since: datetime | None = None
+    _engine_running: bool | None = None  # unknown until the first RPM reading
     _last_speed: tuple[float, datetime] | None = None
 
     def _raise(self, key: str, severity: str, message: str, value: float | None, at: datetime) -> list[AlertChange]:
@@ -80,6 +90,12 @@ class VehicleMonitor:
             if value > r.voltage_min_v + r.voltage_clear_margin_v:
                 return self._clear("voltage_low", at)
         elif pid == "RPM":
+            if value < r.engine_stopped_rpm:
+                self._engine_running = False
+            elif value >= r.engine_running_rpm:
+                if self._engine_running is False:
+                    self.engine_started_at = at
+                self._engine_running = True
             if value <= r.overrev_rpm:
                 self._overrev_since = None
                 return self._clear("over_rev", at)
@@ -110,6 +126,32 @@ class VehicleMonitor:
             changes += self._raise(f"dtc:{code}", "warning", f"Trouble code {code}: {description}", None, at)
         for code in cleared:
             changes += self._clear(f"dtc:{code}", at)
+        return changes
+
+    def observe_predictions(self, predictions: dict[str, dict], at: datetime) -> list[AlertChange]:
+        """predictions: family -> {"outputs", "thresholds", "version"} as the model API returns
+        them. Raises `maintenance:<family>` while a prediction is past its threshold."""
+        r = self.rules
+        changes = []
+        for family, p in predictions.items():
+            out, label = p["outputs"], f"{family} model v{p['version']}"
+            if family == "engine":
+                value = out["fails_soon"]
+                due = value >= p["thresholds"]["fails_soon"]
+                severity, message = "critical", f"Engine failure likely within 14 days (p={out['fails_soon']:.2f}, {label})"
+            elif family == "battery":
+                value = out["soh"]
+                due = value < r.battery_soh_min or out["rul_days"] < r.battery_rul_min_days
+                severity, message = "warning", (f"Battery health {out['soh']:.0%}, about {out['rul_days']:.0f} days "
+                                                f"of life left ({label})")
+            elif family == "brakes":
+                value = out["wear_pct"]
+                due = value > r.brake_wear_max_pct
+                severity, message = "warning", f"Brake pads {out['wear_pct']:.0f}% worn ({label})"
+            else:
+                continue
+            key = f"maintenance:{family}"
+            changes += self._raise(key, severity, message, value, at) if due else self._clear(key, at)
         return changes
 
     @property

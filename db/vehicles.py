@@ -55,6 +55,24 @@ async def telemetry_history(conn, vehicle_id: str, pid: str | None, since: datet
             ORDER BY captured_at DESC LIMIT $5""", vehicle_id, pid, since, until, limit)]
 
 
+async def telemetry_grid(conn, vehicle_id: str, pids: Iterable[str], start: datetime, step_seconds: float,
+                         samples: int) -> dict[str, list[float | None]]:
+    """Each PID's readings on a regular grid of `samples` steps from `start`: the last value in
+    each step, None where a step has none (a sensor dropout)."""
+    pids = list(pids)
+    grid: dict[str, list[float | None]] = {pid: [None] * samples for pid in pids}
+    for r in await conn.fetch(
+            """SELECT DISTINCT ON (pid, step) pid, step, value FROM (
+                   SELECT pid, value, captured_at,
+                          floor(extract(epoch FROM captured_at - $3) / $4)::int AS step
+                     FROM telemetry
+                    WHERE vehicle_id = $1 AND pid = ANY($2::text[]) AND captured_at >= $3
+                      AND captured_at < $3 + make_interval(secs => $4 * $5)) binned
+               ORDER BY pid, step, captured_at DESC""", vehicle_id, pids, start, step_seconds, samples):
+        grid[r["pid"]][r["step"]] = r["value"]
+    return grid
+
+
 async def record_dtc_report(conn: asyncpg.Connection, *, vehicle_id: str, tenant_id: str,
                             codes: dict[str, str], at: datetime,
                             freeze_frames: Mapping[str, dict[str, Any]] | None = None,

@@ -13,7 +13,7 @@ from ray.serve.handle import DeploymentHandle
 
 from cluster.logs import configure_json_logging
 from cluster.settings import StackSettings
-from serve_apps import bookings, fleet, health, models, streams, vehicles, webhooks
+from serve_apps import bookings, fleet, health, models, predictions, streams, vehicles, webhooks
 from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
 from serve_apps.errors import install_error_handlers
 from serve_apps.middleware import RequestContextMiddleware
@@ -26,7 +26,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, verifier=services.verifier if services else None)
-    for area in (health, bookings, vehicles, streams, fleet, webhooks, models):
+    for area in (health, bookings, vehicles, predictions, streams, fleet, webhooks, models):
         app.include_router(area.router)
     return app
 

@@ -105,6 +105,26 @@ async def stack(state_dir, database_url, broker, auth_settings):
     await stack.stop()
 
 
+@pytest.fixture(scope="session")
+async def model_registry(stack, pool):
+    from ml.registry import ModelRegistry
+
+    return ModelRegistry(pool, stack.settings.model_registry_uri)
+
+
+@pytest.fixture(scope="session")
+async def served_models(model_registry, tmp_path_factory):
+    """family -> version: small models trained, registered and promoted by the code a fresh
+    `make run` uses (the session's stack is started without it)."""
+    from ml.datasets import FAMILIES
+    from ml.defaults import ensure_served_models
+
+    promoted = await ensure_served_models(model_registry, tmp_path_factory.mktemp("models"), progress=lambda line: None)
+    assert set(promoted) == set(FAMILIES)
+    assert await ensure_served_models(model_registry, tmp_path_factory.mktemp("again")) == {}, "already served: no-op"
+    return promoted
+
+
 @pytest.fixture
 async def vehicle_kind(database_url):
     """The vehicle entity kind (pool, telemetry writer, stream rings) on the session's database,

@@ -14,28 +14,14 @@ from ray import serve
 
 from ml import train
 from ml.datasets import FAMILIES, SEEN, family_dataset
-from ml.defaults import ensure_served_models
-from ml.registry import CorruptArtifact, ModelRegistry
-from ml.serving import deployment_name
+from ml.registry import CorruptArtifact
 from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS
+from ml.serving import deployment_name
 from ml.simulator import FleetConfig, simulate
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-async def registry(stack, pool):
-    return ModelRegistry(pool, stack.settings.model_registry_uri)
-
-
-@pytest.fixture(scope="module")
-async def served(registry, stack, tmp_path_factory):
-    """family -> version, trained and promoted as on a fresh `make run`."""
-    promoted = await ensure_served_models(registry, tmp_path_factory.mktemp("models"), progress=lambda line: None)
-    assert set(promoted) == set(FAMILIES)
-    assert await ensure_served_models(registry, tmp_path_factory.mktemp("again")) == {}, "already served: no-op"
-    return promoted
 
 
 @pytest.fixture(scope="module")
@@ -54,31 +40,31 @@ def examples():
     return out
 
 
-async def local_predictions(registry, family, version, tmp_path, x):
-    model, _ = train.load(await registry.fetch(family, version, tmp_path / f"{family}-{version}"))
+async def local_predictions(model_registry, family, version, tmp_path, x):
+    model, _ = train.load(await model_registry.fetch(family, version, tmp_path / f"{family}-{version}"))
     return model.predict(x)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-async def test_each_family_predicts_like_the_trained_model(family, served, registry, examples, make_client, tmp_path):
+async def test_each_family_predicts_like_the_trained_model(family, served_models, model_registry, examples, make_client, tmp_path):
     x, instances = examples[family]
     response = await make_client().post(f"/v1/models/{family}/predict", json={"instances": instances})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["model"], body["version"], body["role"]) == (family, served[family], "stable")
-    expected = await local_predictions(registry, family, served[family], tmp_path, x)
+    assert (body["model"], body["version"], body["role"]) == (family, served_models[family], "stable")
+    expected = await local_predictions(model_registry, family, served_models[family], tmp_path, x)
     for target, values in expected.items():
         np.testing.assert_allclose([p[target] for p in body["predictions"]], values, rtol=1e-5, atol=1e-5)
     if family == "engine":
         assert set(body["thresholds"]) == {"fails_soon"}
 
 
-async def test_models_run_on_the_cpu_here_and_the_list_shows_what_serves(served, make_client):
+async def test_models_run_on_the_cpu_here_and_the_list_shows_what_serves(served_models, make_client):
     for family in FAMILIES:
         handle = serve.get_deployment_handle(deployment_name(family), app_name="api")
         assert await handle.serving_device.remote() == "cpu"  # no GPU on this machine
     listing = (await make_client().get("/v1/models")).json()
-    assert {m["model"]: m["stable_version"] for m in listing} == served
+    assert {m["model"]: m["stable_version"] for m in listing} == served_models
 
 
 ROW = {name: 1.0 for name in BRAKE_FEATURES}
@@ -95,23 +81,23 @@ WINDOW = {channel: [1.0] * 124 for channel in ENGINE_CHANNELS}
     ("brakes", {"instances": [{**ROW, "mean_speed": "fast"}]}, "instances.0.mean_speed"),
     ("brakes", {"rows": [ROW]}, "instances"),
 ])
-async def test_wrong_shapes_get_a_400_naming_the_problem(family, body, message, served, make_client):
+async def test_wrong_shapes_get_a_400_naming_the_problem(family, body, message, served_models, make_client):
     response = await make_client().post(f"/v1/models/{family}/predict", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "INVALID_REQUEST" and message in response.json()["message"]
 
 
-async def test_unknown_model_is_a_404(served, make_client):
+async def test_unknown_model_is_a_404(served_models, make_client):
     response = await make_client().post("/v1/models/gearbox/predict", json={"instances": [{}]})
     assert response.status_code == 404 and "gearbox" in response.json()["message"]
 
 
-async def test_promote_canary_and_rollback_under_traffic_fail_no_request(served, registry, examples, make_client, tmp_path):
+async def test_promote_canary_and_rollback_under_traffic_fail_no_request(served_models, model_registry, examples, make_client, tmp_path):
     """Four clients send battery predictions the whole time; the versions change under them."""
     family = "battery"
-    v1 = served[family]
-    artifact = await registry.fetch(family, v1, tmp_path / "copy")
-    v2 = await registry.register(artifact)
+    v1 = served_models[family]
+    artifact = await model_registry.fetch(family, v1, tmp_path / "copy")
+    v2 = await model_registry.register(artifact)
     client, instances = make_client(), examples[family][1][:2]
     statuses: Counter = Counter()
     seen: list[int] = []
@@ -134,11 +120,11 @@ async def test_promote_canary_and_rollback_under_traffic_fail_no_request(served,
     workers = [asyncio.create_task(traffic()) for _ in range(4)]
     try:
         await serves(v1)
-        await registry.promote(family, v2, traffic_pct=50)
+        await model_registry.promote(family, v2, traffic_pct=50)
         await serves(v2, share=0.5)
-        await registry.promote(family, v2)
+        await model_registry.promote(family, v2)
         await serves(v2)
-        await registry.rollback(family)
+        await model_registry.rollback(family)
         await serves(v1)
     finally:
         stop.set()
@@ -148,25 +134,25 @@ async def test_promote_canary_and_rollback_under_traffic_fail_no_request(served,
 
 
 async def test_corrupted_artifact_is_refused_and_the_stable_version_keeps_serving(
-        served, registry, examples, make_client, tmp_path, stack):
+        served_models, model_registry, examples, make_client, tmp_path, stack):
     family = "brakes"
-    artifact = await registry.fetch(family, served[family], tmp_path / "copy")
-    broken = await registry.register(artifact)
+    artifact = await model_registry.fetch(family, served_models[family], tmp_path / "copy")
+    broken = await model_registry.register(artifact)
     model_file = json.loads((artifact / "metadata.json").read_text())["model_files"]["wear_pct"]
-    stored = (await registry.get(family, broken)).artifact_uri.removeprefix("file://")
+    stored = (await model_registry.get(family, broken)).artifact_uri.removeprefix("file://")
     with open(f"{stored}/{model_file}", "r+b") as f:
         f.seek(100)
         f.write(b"\x00corrupt\x00")
     with pytest.raises(CorruptArtifact, match=model_file):
-        await registry.promote(family, broken)
+        await model_registry.promote(family, broken)
     client = make_client()
     response = await client.post(f"/v1/models/{family}/predict", json={"instances": examples[family][1]})
-    assert response.status_code == 200 and response.json()["version"] == served[family]
+    assert response.status_code == 200 and response.json()["version"] == served_models[family]
 
     # A version corrupted after its promotion as a canary: its share falls back to the stable one.
-    canary = await registry.register(artifact)
-    await registry.promote(family, canary, traffic_pct=50)
-    stored = (await registry.get(family, canary)).artifact_uri.removeprefix("file://")
+    canary = await model_registry.register(artifact)
+    await model_registry.promote(family, canary, traffic_pct=50)
+    stored = (await model_registry.get(family, canary)).artifact_uri.removeprefix("file://")
     with open(f"{stored}/{model_file}", "r+b") as f:
         f.seek(100)
         f.write(b"\x00corrupt\x00")
@@ -176,6 +162,6 @@ async def test_corrupted_artifact_is_refused_and_the_stable_version_keeps_servin
         response = await client.post(f"/v1/models/{family}/predict", json={"instances": examples[family][1][:1]})
         assert response.status_code == 200, response.text
         versions.append(response.json()["version"])
-    assert set(versions) == {served[family]}
-    await registry.rollback(family)
+    assert set(versions) == {served_models[family]}
+    await model_registry.rollback(family)
 

@@ -46,3 +46,38 @@ def test_new_trouble_codes_raise_alerts_and_health_drops():
     m.observe("CONTROL_MODULE_VOLTAGE", 11.0, at(1))
     assert m.health_score(active_dtcs=1) == 100 - 15 - 10
     assert [c.change for c in m.observe_dtcs({}, ["P0301"], at(2))] == ["cleared"]
+
+
+def test_an_engine_start_is_rpm_rising_from_off_past_cranking_speed():
+    m = VehicleMonitor()
+    m.observe("RPM", 800, at(0))
+    assert m.engine_started_at is None, "already running when first seen: not a start we saw"
+    for t, rpm in ((10, 0), (12, 0), (14, 200), (16, 780), (18, 900), (20, 350), (22, 800)):
+        m.observe("RPM", rpm, at(t))
+    assert m.engine_started_at == at(16), "a rough idle dipping to 350 rpm is not a restart"
+
+
+def prediction(version: int = 3, **outputs) -> dict:
+    return {"outputs": outputs, "thresholds": {"fails_soon": 0.6}, "version": version}
+
+
+def test_predictions_past_a_threshold_raise_a_maintenance_alert_once_and_clear_below_it():
+    m = VehicleMonitor()
+    raised = m.observe_predictions({"engine": prediction(fails_soon=0.8)}, at(0))
+    assert [(c.change, c.alert.key, c.alert.severity, c.alert.value) for c in raised] == [
+        ("raised", "maintenance:engine", "critical", 0.8)]
+    assert "engine model v3" in raised[0].alert.message
+    assert m.observe_predictions({"engine": prediction(fails_soon=0.9)}, at(1)) == []
+    cleared = m.observe_predictions({"engine": prediction(fails_soon=0.2)}, at(2))
+    assert [(c.change, c.alert.key) for c in cleared] == [("cleared", "maintenance:engine")]
+
+
+def test_battery_and_brake_predictions_use_the_rules_thresholds():
+    m = VehicleMonitor()
+    changes = m.observe_predictions({"battery": prediction(soh=0.9, rul_days=12.0),
+                                     "brakes": prediction(wear_pct=85.0)}, at(0))
+    assert {c.alert.key for c in changes} == {"maintenance:battery", "maintenance:brakes"}
+    healthy = m.observe_predictions({"battery": prediction(soh=0.9, rul_days=200.0),
+                                     "brakes": prediction(wear_pct=20.0)}, at(1))
+    assert {(c.change, c.alert.key) for c in healthy} == {("cleared", "maintenance:battery"),
+                                                           ("cleared", "maintenance:brakes")}

@@ -1,0 +1,66 @@
+"""Model inputs from a vehicle's live telemetry, laid out as the simulator lays out a trip
+(ml/simulator.py: a sample every SAMPLE_SECONDS; ENGINE_OFF_SAMPLES key-on samples, the crank
+sample, then the running part), so a live instance means what a training row meant.
+
+- engine: the running part's length of the latest readings, ending at the newest one;
+- battery: one trip from key-on, anchored on the latest engine start the vehicle saw;
+- brakes: not from live data: its main input, the distance since the pads were changed, is
+  not an OBD-II reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ml.features import BATTERY_FEATURES, ENGINE_CHANNELS, battery_features
+from ml.inputs import Instance
+from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, SAMPLES_PER_DAY
+
+BATTERY_PIDS = ("CONTROL_MODULE_VOLTAGE", "SPEED", "INTAKE_TEMP", "ENGINE_LOAD")
+MIN_RUNNING_SAMPLES = 15  # half a minute of driving before a battery estimate means anything
+
+
+@dataclass(frozen=True)
+class LiveWindow:
+    """What to ask a vehicle entity for (actors/vehicle.py on_window)."""
+
+    pids: tuple[str, ...]
+    samples: int
+    anchor: Literal["latest", "engine_start"]
+    lead_samples: int = 0  # steps before the anchor: the key-on samples and the crank
+
+    def request(self) -> dict:
+        return {"pids": list(self.pids), "samples": self.samples, "step_seconds": SAMPLE_SECONDS,
+                "anchor": self.anchor, "lead_samples": self.lead_samples}
+
+
+LIVE_WINDOWS = {
+    "engine": LiveWindow(tuple(ENGINE_CHANNELS), SAMPLES_PER_DAY - ENGINE_OFF_SAMPLES - 1, "latest"),
+    "battery": LiveWindow(BATTERY_PIDS, SAMPLES_PER_DAY, "engine_start", lead_samples=ENGINE_OFF_SAMPLES + 1),
+}
+NOT_LIVE = {"brakes": "needs the distance since the last brake pad change, which OBD-II does not report"}
+
+
+class NotEnoughData(ValueError):
+    """The window lacks what the model needs; the message says what."""
+
+
+def instance(family: str, signals: dict[str, list[float | None]]) -> Instance:
+    """The API instance (ml/inputs.py) of one family from the grid an entity returned."""
+    if family == "engine":
+        empty = [c for c in ENGINE_CHANNELS if all(v is None for v in signals[c])]
+        if empty:
+            raise NotEnoughData(f"no {', '.join(empty)} readings in the last "
+                                f"{LIVE_WINDOWS['engine'].samples * SAMPLE_SECONDS:.0f} s")
+        return {c: signals[c] for c in ENGINE_CHANNELS}
+    if family == "battery":
+        running = signals["CONTROL_MODULE_VOLTAGE"][ENGINE_OFF_SAMPLES + 1:]
+        if sum(v is not None for v in running) < MIN_RUNNING_SAMPLES:
+            raise NotEnoughData(f"fewer than {MIN_RUNNING_SAMPLES} voltage samples since the engine started")
+        arrays = {pid: np.array(values, dtype=float)[None, :] for pid, values in signals.items()}
+        row = battery_features(arrays)[0]
+        return {name: None if np.isnan(v) else float(v) for name, v in zip(BATTERY_FEATURES, row)}
+    raise NotEnoughData(NOT_LIVE.get(family, f"no live inputs for {family}"))

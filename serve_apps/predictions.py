@@ -1,0 +1,52 @@
+"""`GET /v1/vehicles/{id}/predictions`: every served model's output for one vehicle, from the
+window its entity actor reads out of its recent telemetry (ml/live.py), and the maintenance
+alerts those predictions raise or clear on the vehicle."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from ml import live
+from serve_apps.auth import principal_of
+from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
+from serve_apps.services import Services, services
+from serve_apps.vehicles import live_vehicle
+
+router = APIRouter(prefix="/v1/vehicles", tags=["predictions"], responses=ERROR_RESPONSES)
+
+
+async def predict_family(svc: Services, vehicle_id: str, tenant_id: str, family: str) -> dict[str, Any]:
+    """{"version", "role", "outputs", "thresholds", "window"} or {"unavailable": reason}."""
+    window = live.LIVE_WINDOWS.get(family)
+    if window is None:
+        return {"unavailable": live.NOT_LIVE.get(family, "no live inputs")}
+    answer = await svc.vehicles.ask(vehicle_id, "window", {"tenant_id": tenant_id, **window.request()})
+    grid = unwrap(answer, "window")
+    if grid is None:
+        return {"unavailable": answer["reason"]}
+    try:
+        result = await svc.models.predict(family, [live.instance(family, grid["signals"])])
+    except live.NotEnoughData as exc:
+        return {"unavailable": str(exc)}
+    except ApiError as exc:
+        if exc.code != "UNAVAILABLE":
+            raise
+        return {"unavailable": exc.message}
+    return {"version": result["version"], "role": result["role"], "outputs": result["predictions"][0],
+            "thresholds": result["thresholds"],
+            "window": {"start": grid["start"], "step_seconds": grid["step_seconds"], "samples": window.samples}}
+
+
+@router.get("/{vehicle_id}/predictions")
+async def vehicle_predictions(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+    tenant_id = principal_of(request).tenant_id
+    await live_vehicle(svc, vehicle_id, tenant_id)  # 404 for another tenant's vehicle
+    families = list(svc.models.deployments)
+    results = dict(zip(families, await asyncio.gather(
+        *(predict_family(svc, vehicle_id, tenant_id, family) for family in families))))
+    predicted = {family: r for family, r in results.items() if "outputs" in r}
+    reply = await svc.vehicles.ask(vehicle_id, "maintenance", {"tenant_id": tenant_id, "predictions": predicted})
+    return {"vehicle_id": vehicle_id, "predictions": results, "alerts": unwrap(reply, "alerts")}

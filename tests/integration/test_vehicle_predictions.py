@@ -1,0 +1,119 @@
+"""GET /v1/vehicles/{id}/predictions on the real stack: simulated trips are sent as telemetry,
+the vehicle's entity reads its window back out of PostgreSQL, the served models predict exactly
+what the trained models predict on the same trip, and a prediction past the engine model's
+threshold raises a maintenance alert (through the alert outbox) that a healthy trip clears."""
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from actors.vehicle_rules import AlertRules
+from ml import train
+from ml.features import battery_features, engine_windows
+from ml.live import NOT_LIVE
+from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, FleetConfig, simulate
+from tests.conftest import unique
+
+pytestmark = pytest.mark.integration
+TENANT = "predictions"
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return simulate(FleetConfig(8, 40, climates=("temperate",), duties=("urban",), noise=(0.5, 0.5),
+                                engine_fault_share=1.0, seed=4242, id_prefix="trip"))
+
+
+def trip(fleet, v: int, d: int) -> dict[str, np.ndarray]:
+    return {pid: values[v, d][None, :] for pid, values in fleet.signals.items()}
+
+
+async def send_trip(client, vehicle_id: str, signals: dict[str, np.ndarray], start: datetime) -> None:
+    readings = [{"pid": pid, "value": float(value), "captured_at": (start + timedelta(seconds=SAMPLE_SECONDS * s)).isoformat()}
+                for pid, values in signals.items() for s, value in enumerate(values[0]) if not np.isnan(value)]
+    response = await client.post(f"/v1/vehicles/{vehicle_id}/telemetry", json={"readings": readings})
+    assert response.status_code == 202, response.text
+
+
+@pytest.fixture(scope="module")
+async def engine_model(model_registry, served_models, tmp_path_factory):
+    model, metadata = train.load(await model_registry.fetch(
+        "engine", served_models["engine"], tmp_path_factory.mktemp("engine")))
+    return model, metadata["thresholds"]["fails_soon"]
+
+
+def riskiest_and_safest_trips(fleet, model) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(vehicle, day) of the in-service trips the engine model rates highest and lowest, among
+    trips whose key-on, crank and first running RPM samples are all there and whose running RPM
+    never falls to the engine-off level (the engine start the vehicle actor detects is then the
+    simulator's)."""
+    risk = model.predict(engine_windows(fleet.signals))["fails_soon"].reshape(fleet.in_service.shape)
+    rpm = fleet.signals["RPM"]
+    clean = ~np.isnan(rpm[:, :, :ENGINE_OFF_SAMPLES + 2]).any(axis=2) & ~(
+        rpm[:, :, ENGINE_OFF_SAMPLES + 1:] < AlertRules.engine_stopped_rpm).any(axis=2)
+    candidates = fleet.in_service & clean
+    ranked = [tuple(int(i) for i in np.unravel_index(k, risk.shape)) for k in np.argsort(risk, axis=None)]
+    ranked = [vd for vd in ranked if candidates[vd]]
+    return ranked[-1], ranked[0]
+
+
+async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maintenance_alert(
+        fleet, engine_model, model_registry, served_models, make_client, pool, tmp_path):
+    model, threshold = engine_model
+    risky, safe = riskiest_and_safest_trips(fleet, model)
+    operator, client = make_client("op", TENANT, role="operator"), make_client("ann", TENANT)
+    vehicle_id = unique("predicted")
+    assert (await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Van"})).status_code == 201
+
+    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    await send_trip(client, vehicle_id, trip(fleet, *risky), start)
+    body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
+    engine, battery = body["predictions"]["engine"], body["predictions"]["battery"]
+    expected_risk = float(model.predict(engine_windows(trip(fleet, *risky)))["fails_soon"][0])
+    assert engine["outputs"]["fails_soon"] == pytest.approx(expected_risk, abs=1e-5)
+    assert engine["version"] == served_models["engine"] and engine["thresholds"]["fails_soon"] == threshold
+    assert expected_risk >= threshold, "the riskiest trip is past the model's own threshold"
+    assert [(a["change"], a["key"]) for a in body["alerts"] if a["key"] == "maintenance:engine"] == [
+        ("raised", "maintenance:engine")]
+
+    battery_model, _ = train.load(await model_registry.fetch("battery", served_models["battery"], tmp_path / "battery"))
+    expected_battery = battery_model.predict(battery_features(trip(fleet, *risky)))
+    assert battery["outputs"]["soh"] == pytest.approx(float(expected_battery["soh"][0]), abs=1e-5)
+    assert battery["outputs"]["rul_days"] == pytest.approx(float(expected_battery["rul_days"][0]), abs=1e-3)
+    assert datetime.fromisoformat(battery["window"]["start"]) == start, "the window starts at key-on"
+    assert body["predictions"]["brakes"] == {"unavailable": NOT_LIVE["brakes"]}
+
+    vehicle = (await client.get(f"/v1/vehicles/{vehicle_id}")).json()
+    assert "maintenance:engine" in {a["key"] for a in vehicle["alerts"]}
+    again = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
+    assert not [a for a in again["alerts"] if a["key"] == "maintenance:engine"], "raised once"
+
+    await send_trip(client, vehicle_id, trip(fleet, *safe), start + timedelta(minutes=10))
+    body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
+    assert body["predictions"]["engine"]["outputs"]["fails_soon"] < threshold
+    assert [(a["change"], a["key"]) for a in body["alerts"] if a["key"] == "maintenance:engine"] == [
+        ("cleared", "maintenance:engine")]
+    events = await pool.fetch(
+        """SELECT event_type FROM vehicle_alert_outbox
+            WHERE vehicle_id = $1 AND event_payload ->> 'alert_key' = 'maintenance:engine' ORDER BY id""",
+        vehicle_id)
+    assert [e["event_type"] for e in events] == ["VehicleAlertRaised", "VehicleAlertCleared"]
+
+
+async def test_a_vehicle_without_data_says_what_is_missing(served_models, make_client):
+    operator, client = make_client("op", TENANT, role="operator"), make_client("ann", TENANT)
+    vehicle_id = unique("quiet")
+    assert (await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Quiet"})).status_code == 201
+    body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
+    assert body["predictions"]["engine"] == {"unavailable": "no readings yet"}
+    assert "no engine start" in body["predictions"]["battery"]["unavailable"]
+    assert body["alerts"] == []
+
+
+async def test_another_tenants_vehicle_is_a_404(served_models, make_client):
+    operator = make_client("op", TENANT, role="operator")
+    vehicle_id = unique("private")
+    assert (await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Mine"})).status_code == 201
+    response = await make_client("eve", "other-tenant").get(f"/v1/vehicles/{vehicle_id}/predictions")
+    assert response.status_code == 404 and response.json()["error"] == "NOT_FOUND"
