@@ -137,8 +137,10 @@ class BoostedFamily:
         return {"features": self.feature_names}
 
     def to(self, device: str) -> None:
+        """Serving placement. One CPU thread: serving batches are small, and a second OpenMP
+        thread cost more than it saved (battery, 1 row: 1.7 ms vs 2.3-7 ms); replicas scale out."""
         for booster in self.boosters.values():
-            booster.set_param({"device": device})
+            booster.set_param({"device": device, "nthread": 1})
 
     def fit(self, train: Dataset, val: Dataset, size: str, progress: Progress) -> None:
         params = {"objective": "reg:squarederror", "eval_metric": "mae", "max_depth": 5, "eta": 0.05,
@@ -151,8 +153,8 @@ class BoostedFamily:
                 verbose_eval=False, callbacks=[_ProgressCallback(target, ROUNDS[size], progress)])
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        matrix = xgb.DMatrix(x, feature_names=self.feature_names)
-        return {t: np.clip(b.predict(matrix, iteration_range=(0, b.best_iteration + 1)), *self.bounds[t])
+        # inplace_predict skips building a DMatrix: most of the cost of a small serving batch.
+        return {t: np.clip(b.inplace_predict(x, iteration_range=(0, b.best_iteration + 1)), *self.bounds[t])
                 for t, b in self.boosters.items()}
 
     def save(self, out_dir: Path) -> dict[str, str]:

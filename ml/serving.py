@@ -3,8 +3,8 @@ multiplexing (the id is the registry version), requests batched with `@serve.bat
 per version, counted in rows), autoscaling, and a GPU when the cluster has one.
 
 A replica fetches a version from the registry (files hash-checked, so a corrupted or missing
-artifact is refused with the registry's error) into its own temporary directory and keeps the
-three most recently used versions loaded: promoting, canarying or rolling back only changes
+artifact is refused with the registry's error) into a temporary directory, loads it into memory
+and keeps the three most recently used versions loaded: promoting, canarying or rolling back only changes
 which id the API asks for, so requests in flight never see a half-loaded model.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,9 @@ from ml.registry import ModelRegistry
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 256
-BATCH_WAIT_SECONDS = 0.002
+# No waiting for a batch to fill: under load requests queue while a batch runs and the next
+# batch takes them all; an idle replica answers a lone request at once.
+BATCH_WAIT_SECONDS = 0.0
 VERSIONS_PER_REPLICA = 3
 # Three families share one GPU when the cluster has any; Serve packs fractional GPUs.
 GPU_SHARE = 0.3
@@ -59,7 +60,6 @@ class ModelServer:
         self._registry_uri = registry_uri
         self._registry: ModelRegistry | None = None
         self._registry_lock = asyncio.Lock()
-        self._cache = tempfile.TemporaryDirectory(prefix=f"fleetray-{family}-")
 
     async def registry(self) -> ModelRegistry:
         async with self._registry_lock:
@@ -72,8 +72,9 @@ class ModelServer:
     async def version(self, version: str) -> train.Family:
         """Fetch (hash-checked) and load one registry version; Serve caches it (LRU)."""
         registry = await self.registry()
-        local = await registry.fetch(self.family, int(version), Path(self._cache.name) / version)
-        model, metadata = await asyncio.to_thread(train.load, local)
+        with tempfile.TemporaryDirectory(prefix=f"fleetray-{self.family}-v{version}-") as local:
+            await registry.fetch(self.family, int(version), local)
+            model, _ = await asyncio.to_thread(train.load, local)  # read into memory: the files can go
         model.to(self.device)
         log.info("loaded %s v%s on %s", self.family, version, self.device)
         return model
@@ -95,9 +96,6 @@ class ModelServer:
 
     async def serving_device(self) -> str:
         return self.device
-
-    def __del__(self) -> None:
-        self._cache.cleanup()
 
 
 def bind_model_servers(database_url: str, registry_uri: str) -> dict[str, Application]:
