@@ -110,6 +110,7 @@ async def main() -> None:
     settings.state_dir = settings.state_dir / "bench"
     settings.http_port, settings.metrics_port, settings.dashboard_port = free_port(), free_port(), free_port()
     settings.demo_fleet = 0  # nothing else on the cores while measuring
+    settings.train_missing_models = False  # the models are not what this measures
     settings.serve_ingress = args.ingress
     stack = LocalStack(settings)
     print(f"starting the stack (ingress={args.ingress}) ...", flush=True)

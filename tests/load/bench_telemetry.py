@@ -190,6 +190,7 @@ async def main() -> None:
     settings.state_dir = settings.state_dir / "bench"
     settings.http_port, settings.metrics_port, settings.dashboard_port = free_port(), free_port(), free_port()
     settings.demo_fleet = 0
+    settings.train_missing_models = False  # the models are not what this measures
     stack = LocalStack(settings)
     print("starting the stack ...", flush=True)
     await stack.start(with_metrics=False)

@@ -66,6 +66,7 @@ async def main() -> int:
     settings.state_dir = settings.state_dir / "loadtest"
     settings.http_port, settings.metrics_port, settings.dashboard_port = free_port(), free_port(), free_port()
     settings.demo_fleet = 0  # nothing else on the cores while measuring
+    settings.train_missing_models = False  # the models are not what this measures
     settings.auth = StackSettings.from_env({**os.environ, "FLEETRAY_STATE_DIR": str(settings.state_dir)}).auth
     stack = LocalStack(settings)
     print("starting the stack ...", flush=True)
