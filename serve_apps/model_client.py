@@ -9,16 +9,20 @@ the version as its multiplexed model id.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from typing import Any, Sequence
 
+import asyncpg
 import numpy as np
 from ray.serve.handle import DeploymentHandle
 
 from ml.inputs import Instance, InputError, to_array
 from ml.registry import ModelRegistry, RegistryError, ServedModel, ServedVersion
 from serve_apps.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 
 class ModelCatalog:
@@ -32,10 +36,16 @@ class ModelCatalog:
         self._lock = asyncio.Lock()
 
     async def served(self) -> dict[str, ServedModel]:
+        """While the database is unreachable, the versions last read keep serving."""
         if time.monotonic() - self._loaded_at > self.ttl_seconds:
             async with self._lock:
                 if time.monotonic() - self._loaded_at > self.ttl_seconds:
-                    self._served = await self.registry.served()
+                    try:
+                        self._served = await self.registry.served()
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                        if self._loaded_at == -float("inf"):
+                            raise
+                        log.warning("reading the serving model versions failed; keeping the last ones", exc_info=True)
                     self._loaded_at = time.monotonic()
         return self._served
 
@@ -64,7 +74,7 @@ class ModelClient:
             if chosen is served.stable:
                 raise ApiError("UNAVAILABLE", f"Model {name} v{chosen.version} cannot be loaded: {exc}") from exc
             chosen = served.stable  # a canary that cannot load leaves its share to the stable version
-            outputs = await self._ask(name, chosen, rows)
+            outputs = await self._ask(name, chosen, to_array(chosen.input, instances))
         return {"model": name, "version": chosen.version, "role": chosen.role, "thresholds": chosen.thresholds,
                 "predictions": [dict(zip(outputs, values)) for values in zip(*outputs.values())]}
 
