@@ -27,3 +27,17 @@ async def test_emulated_adapters_feed_live_state_and_history(stack, make_client,
     listed = {v["vehicle_id"]: v for v in (await demo.get("/v1/vehicles")).json()}
     assert {"demo-1", "demo-2"} <= set(listed)
     assert (await make_client("outsider", tenant="default").get("/v1/vehicles/demo-1")).status_code == 404
+
+
+async def test_the_engine_model_predicts_from_an_emulated_adapters_live_window(stack, served_models, make_client):
+    """ELM327 emulator -> python-obd bridge -> vehicle actor -> window from PostgreSQL -> served model."""
+    demo = make_client("viewer", tenant="demo")
+
+    async def engine_prediction():
+        body = (await demo.get("/v1/vehicles/demo-2/predictions")).json()
+        return body if "outputs" in body["predictions"]["engine"] else None
+
+    body = await wait_until(engine_prediction, timeout=60, interval=1.0)
+    engine = body["predictions"]["engine"]
+    assert 0.0 <= engine["outputs"]["fails_soon"] <= 1.0
+    assert engine["version"] == served_models["engine"] and engine["window"]["samples"] == 124
