@@ -27,7 +27,7 @@ async def ensure_served_models(registry: ModelRegistry, work_dir: Path, size: st
             version = registered[-1].version
             progress(f"{family}: no promoted version; promoting the newest registered one, v{version}")
         else:
-            progress(f"{family}: the registry has no model; training a {size} default (about a minute on 2 cores)")
+            progress(f"{family}: the registry has no model; training a {size} default (under a minute on 2 cores)")
             artifact = await asyncio.to_thread(train.train, family, size, work_dir / family, progress=progress)
             version = await registry.register(artifact)
         await registry.promote(family, version)
