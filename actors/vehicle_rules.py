@@ -138,16 +138,16 @@ class VehicleMonitor:
             if family == "engine":
                 value = out["fails_soon"]
                 due = value >= p["thresholds"]["fails_soon"]
-                severity, message = "critical", f"Engine failure likely within 14 days (p={out['fails_soon']:.2f}, {label})"
+                severity, message = "critical", f"Engine failure likely within 14 days (p={value:.2f}, {label})"
             elif family == "battery":
                 value = out["soh"]
                 due = value < r.battery_soh_min or out["rul_days"] < r.battery_rul_min_days
-                severity, message = "warning", (f"Battery health {out['soh']:.0%}, about {out['rul_days']:.0f} days "
+                severity, message = "warning", (f"Battery health {value:.0%}, about {out['rul_days']:.0f} days "
                                                 f"of life left ({label})")
             elif family == "brakes":
                 value = out["wear_pct"]
                 due = value > r.brake_wear_max_pct
-                severity, message = "warning", f"Brake pads {out['wear_pct']:.0f}% worn ({label})"
+                severity, message = "warning", f"Brake pads {value:.0f}% worn ({label})"
             else:
                 continue
             key = f"maintenance:{family}"

@@ -4,8 +4,8 @@ per version, counted in rows), autoscaling, and a GPU when the cluster has one.
 
 A replica fetches a version from the registry (files hash-checked, so a corrupted or missing
 artifact is refused with the registry's error) into a temporary directory, loads it into memory
-and keeps the three most recently used versions loaded: promoting, canarying or rolling back only changes
-which id the API asks for, so requests in flight never see a half-loaded model.
+and keeps the three most recently used versions loaded: promoting, canarying or rolling back
+only changes which id the API asks for, so requests in flight never see a half-loaded model.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from db.pool import create_pool
 from ml import train
 from ml.datasets import FAMILIES
 from ml.registry import ModelRegistry
+from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,7 @@ def device() -> str:
     return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
 
 
-@serve.deployment(max_ongoing_requests=64, autoscaling_config=AUTOSCALING,
-                  ray_actor_options={"num_cpus": 0.25},
-                  logging_config={"encoding": "JSON", "enable_access_log": False})
+@serve.deployment(**{**DEPLOYMENT_DEFAULTS, "max_ongoing_requests": 64}, autoscaling_config=AUTOSCALING)
 class ModelServer:
     """Serves every registered version of one family (model name = family name)."""
 
@@ -79,15 +78,12 @@ class ModelServer:
         log.info("loaded %s v%s on %s", self.family, version, self.device)
         return model
 
-    async def predict(self, rows: np.ndarray) -> dict[str, list[float]]:
-        """rows: a validated input array (N feature rows, or N windows (N, C, T)) for the
-        version in the request's multiplexed model id; returns each target's N outputs."""
-        return await self._predict_batched(rows)
-
     @serve.batch(max_batch_size=MAX_BATCH_ROWS, batch_wait_timeout_s=BATCH_WAIT_SECONDS,
                  batch_size_fn=lambda batch: sum(len(rows) for rows in batch))
-    async def _predict_batched(self, batch: list[np.ndarray]) -> list[dict[str, list[float]]]:
-        """Serve splits batches by model id, so every request here asks for the same version."""
+    async def predict(self, batch: list[np.ndarray]) -> list[dict[str, list[float]]]:
+        """Each caller passes one validated input array (N feature rows, or N windows (N, C, T))
+        and gets each target's N outputs. Serve splits batches by multiplexed model id, so every
+        request here asks for the same version."""
         model = await self.version(serve.get_multiplexed_model_id())
         outputs = model.predict(np.concatenate(batch))
         bounds = np.cumsum([0] + [len(rows) for rows in batch])
@@ -101,6 +97,7 @@ class ModelServer:
 def bind_model_servers(database_url: str, registry_uri: str) -> dict[str, Application]:
     """One deployment per family, given a share of a GPU when the cluster has GPUs."""
     gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
-    options: dict[str, Any] = {"ray_actor_options": {"num_cpus": 0.25, "num_gpus": GPU_SHARE}} if gpus else {}
+    options: dict[str, Any] = {"ray_actor_options": {**DEPLOYMENT_DEFAULTS["ray_actor_options"],
+                                                     "num_gpus": GPU_SHARE}} if gpus else {}
     return {family: ModelServer.options(name=deployment_name(family), **options).bind(
         family, database_url, registry_uri) for family in FAMILIES}

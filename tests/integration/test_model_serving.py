@@ -133,6 +133,12 @@ async def test_promote_canary_and_rollback_under_traffic_fail_no_request(served_
     assert len(seen) > 100
 
 
+def corrupt(path: str) -> None:
+    with open(path, "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00corrupt\x00")
+
+
 async def test_corrupted_artifact_is_refused_and_the_stable_version_keeps_serving(
         served_models, model_registry, examples, make_client, tmp_path, stack):
     family = "brakes"
@@ -140,9 +146,7 @@ async def test_corrupted_artifact_is_refused_and_the_stable_version_keeps_servin
     broken = await model_registry.register(artifact)
     model_file = json.loads((artifact / "metadata.json").read_text())["model_files"]["wear_pct"]
     stored = (await model_registry.get(family, broken)).artifact_uri.removeprefix("file://")
-    with open(f"{stored}/{model_file}", "r+b") as f:
-        f.seek(100)
-        f.write(b"\x00corrupt\x00")
+    corrupt(f"{stored}/{model_file}")
     with pytest.raises(CorruptArtifact, match=model_file):
         await model_registry.promote(family, broken)
     client = make_client()
@@ -153,9 +157,7 @@ async def test_corrupted_artifact_is_refused_and_the_stable_version_keeps_servin
     canary = await model_registry.register(artifact)
     await model_registry.promote(family, canary, traffic_pct=50)
     stored = (await model_registry.get(family, canary)).artifact_uri.removeprefix("file://")
-    with open(f"{stored}/{model_file}", "r+b") as f:
-        f.seek(100)
-        f.write(b"\x00corrupt\x00")
+    corrupt(f"{stored}/{model_file}")
     await asyncio.sleep(1.5)  # the API's view of what serves refreshes every second
     versions = []
     for _ in range(20):
