@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cluster.broker import free_port
-from cluster.settings import StackSettings
 from cluster.stack import LocalStack
 from serve_apps.auth import issue_token
+from tests.load.bench_stack import bench_settings, default_state_dir
 
 BENCH_USER = "bench-user"
 
@@ -106,11 +105,7 @@ async def main() -> None:
     parser.add_argument("--paced-rate", type=float, default=50)
     args = parser.parse_args()
 
-    settings = StackSettings.from_env()
-    settings.state_dir = settings.state_dir / "bench"
-    settings.http_port, settings.metrics_port, settings.dashboard_port = free_port(), free_port(), free_port()
-    settings.demo_fleet = 0  # nothing else on the cores while measuring
-    settings.train_missing_models = False  # the models are not what this measures
+    settings = bench_settings(default_state_dir() / "bench")
     settings.serve_ingress = args.ingress
     stack = LocalStack(settings)
     print(f"starting the stack (ingress={args.ingress}) ...", flush=True)

@@ -36,8 +36,6 @@ import httpx
 import numpy as np
 from ray import serve
 
-from cluster.broker import free_port
-from cluster.settings import StackSettings
 from cluster.stack import LocalStack
 from ml.datasets import FAMILIES, SEEN, family_dataset
 from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS
@@ -45,6 +43,7 @@ from ml.serving import deployment_name
 from ml.simulator import FleetConfig, simulate
 from serve_apps.auth import issue_token
 from tests.load.bench_cancel import summary
+from tests.load.bench_stack import bench_settings, default_state_dir
 
 REPO = Path(__file__).resolve().parents[2]
 NOOP = "no-op"
@@ -265,7 +264,7 @@ async def measure(stack: LocalStack, args: argparse.Namespace) -> dict:
 
 def results_dir(arg: Path | None) -> Path:
     """As the other benchmarks: `bench/` in the stack's default state directory."""
-    return (arg or Path(os.environ.get("FLEETRAY_STATE_DIR", ".fleetray")).resolve() / "bench").resolve()
+    return (arg or default_state_dir() / "bench").resolve()
 
 
 async def main() -> None:
@@ -282,10 +281,7 @@ async def main() -> None:
 
     out_dir = results_dir(args.results_dir)
     state_dir = (args.state_dir or Path(tempfile.mkdtemp(prefix="fleetray-bench-predict-"))).resolve()
-    settings = StackSettings.from_env({**os.environ, "FLEETRAY_STATE_DIR": str(state_dir)})
-    settings.http_port, settings.metrics_port, settings.dashboard_port = free_port(), free_port(), free_port()
-    settings.demo_fleet = 0  # nothing else on the cores while measuring
-    settings.train_missing_models = True
+    settings = bench_settings(state_dir, train_models=True)
     stack = LocalStack(settings)
     print(f"starting the stack (state in {state_dir}) ...", flush=True)
     try:

@@ -25,12 +25,12 @@ import numpy as np
 import ray
 from httpx_sse import aconnect_sse
 
-from cluster.broker import free_port
-from cluster.settings import RAY_NAMESPACE, StackSettings
+from cluster.settings import RAY_NAMESPACE
 from cluster.stack import LocalStack
 from cluster.topology import vehicle_router
 from device_bridge.synthetic import SyntheticBridgeActor
 from serve_apps.auth import issue_token
+from tests.load.bench_stack import bench_settings, default_state_dir
 
 TENANT = "bench"
 WATCHED_VEHICLES = 10
@@ -186,11 +186,7 @@ async def main() -> None:
     args = parser.parse_args()
     args.max_backlog = args.max_backlog or None
 
-    settings = StackSettings.from_env()
-    settings.state_dir = settings.state_dir / "bench"
-    settings.http_port, settings.metrics_port, settings.dashboard_port = free_port(), free_port(), free_port()
-    settings.demo_fleet = 0
-    settings.train_missing_models = False  # the models are not what this measures
+    settings = bench_settings(default_state_dir() / "bench")
     stack = LocalStack(settings)
     print("starting the stack ...", flush=True)
     await stack.start(with_metrics=False)

@@ -15,10 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from cluster.broker import free_port
-from cluster.settings import StackSettings
 from cluster.stack import LocalStack
 from tests.load.scenario import LOAD_TEST_USER_PREFIX
+from tests.load.bench_stack import bench_settings, default_state_dir
 
 CONSUMERS = ("notifications", "property-management")
 
@@ -62,12 +61,7 @@ async def main() -> int:
     parser.add_argument("--run-time", default="60s")
     args = parser.parse_args()
 
-    settings = StackSettings.from_env()
-    settings.state_dir = settings.state_dir / "loadtest"
-    settings.http_port, settings.metrics_port, settings.dashboard_port = free_port(), free_port(), free_port()
-    settings.demo_fleet = 0  # nothing else on the cores while measuring
-    settings.train_missing_models = False  # the models are not what this measures
-    settings.auth = StackSettings.from_env({**os.environ, "FLEETRAY_STATE_DIR": str(settings.state_dir)}).auth
+    settings = bench_settings(default_state_dir() / "loadtest")
     stack = LocalStack(settings)
     print("starting the stack ...", flush=True)
     await stack.start()
