@@ -27,6 +27,8 @@ from db.vehicle_alerts import open_alerts, record_alert_events
 from db.pool import create_pool
 from device_bridge.readings import FreezeFrame
 
+EARLIER_TRIP_SLACK = timedelta(days=1)  # how far before a lagged window's end its trip may lie
+
 Reply = dict[str, Any]
 
 
@@ -162,18 +164,26 @@ class VehicleEntity(CommandEntity):
         return {"connection": status}
 
     async def on_window(self, tenant_id: str, pids: list[str], samples: int, step_seconds: float,
-                        anchor: str, lead_samples: int = 0) -> Reply:
-        """The vehicle's recent readings on a regular grid (db.vehicles.telemetry_grid), for a
-        model: the `samples` steps up to the latest reading (anchor "latest"), or from
-        `lead_samples` steps before the latest engine start (anchor "engine_start").
-        Everything acknowledged is already committed: messages to an entity run in order."""
+                        anchor: str, lead_samples: int = 0, lag_seconds: float = 0) -> Reply:
+        """The vehicle's readings on a regular grid (db.vehicles.telemetry_grid), for a model:
+        the `samples` steps up to the latest reading (anchor "latest"), or up to the last one
+        `lag_seconds` before it (within a day of that: an earlier trip), or from `lead_samples`
+        steps before the latest engine start (anchor "engine_start"). Everything acknowledged
+        is already committed: messages to an entity run in order."""
         if not self._visible_to(tenant_id):
             return error("NOT_FOUND", "Vehicle not found")
         step = timedelta(seconds=step_seconds)
         if anchor == "latest":
             if self.last_seen is None:
                 return {"window": None, "reason": "no readings yet"}
-            start = self.last_seen - step * (samples - 1)
+            end = self.last_seen
+            if lag_seconds:
+                until = end - timedelta(seconds=lag_seconds)
+                end = await repo.last_reading_between(self.kind.pool, self.vehicle_id, pids,
+                                                      until - EARLIER_TRIP_SLACK, until)
+                if end is None:
+                    return {"window": None, "reason": f"no readings in the day before {until.isoformat()}"}
+            start = end - step * (samples - 1)
         else:
             if self.monitor.engine_started_at is None:
                 return {"window": None, "reason": "no engine start seen since the vehicle became active"}

@@ -55,6 +55,18 @@ async def telemetry_history(conn, vehicle_id: str, pid: str | None, since: datet
             ORDER BY captured_at DESC LIMIT $5""", vehicle_id, pid, since, until, limit)]
 
 
+async def last_reading_between(conn, vehicle_id: str, pids: Iterable[str], after: datetime, until: datetime
+                               ) -> datetime | None:
+    """When the vehicle last reported any of `pids` in (after, until], or None. One backward
+    index probe per PID (idx_telemetry_vehicle_pid_time), however many readings the range holds."""
+    return await conn.fetchval(
+        """SELECT max(last.captured_at) FROM unnest($2::text[]) AS p(pid), LATERAL (
+               SELECT captured_at FROM telemetry
+                WHERE vehicle_id = $1 AND pid = p.pid AND captured_at > $3 AND captured_at <= $4
+                ORDER BY captured_at DESC LIMIT 1) AS last""",
+        vehicle_id, list(pids), after, until)
+
+
 async def telemetry_grid(conn, vehicle_id: str, pids: Iterable[str], start: datetime, step_seconds: float,
                          samples: int) -> dict[str, list[float | None]]:
     """Each PID's readings on a regular grid of `samples` steps from `start`: the last value in

@@ -19,7 +19,7 @@ from ml.simulator import Fleet, FleetConfig, simulate
 SEEN = {"climates": ("cold", "temperate"), "duties": ("urban", "highway"), "noise": (0.5, 1.0)}
 UNSEEN = {"climates": ("hot",), "duties": ("delivery",), "noise": (1.0, 2.0)}
 # vehicles in train / validation / test, days simulated per vehicle
-SIZES = {"small": (80, 30, 30, 60), "full": (600, 200, 200, 120)}
+SIZES = {"small": (80, 30, 30, 60), "medium": (200, 60, 60, 90), "full": (600, 200, 200, 120)}
 SPLITS = ("train", "val", "test")
 FAMILIES = ("engine", "battery", "brakes")
 

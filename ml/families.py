@@ -18,35 +18,45 @@ import xgboost as xgb
 from torch import nn
 
 from ml.datasets import FAMILIES, Dataset
-from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS
+from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS, ENGINE_PIDS
 from ml.simulator import RUL_CAP_DAYS
 
 Progress = Callable[[str], None]
 THREADS = 2
-EPOCHS = {"small": 8, "full": 20}
+EPOCHS = {"small": 8, "medium": 12, "full": 20}
 BATCH = 256
-ROUNDS = {"small": 200, "full": 1000}
+PAST_DROPOUT = 0.2  # share of training rows whose earlier trip is hidden
+ROUNDS = {"small": 200, "medium": 500, "full": 1000}
 
 
 class EngineNet(nn.Module):
-    """Dilated 1-D convolutions (receptive field ~ 1 minute of driving), then mean and max
-    pooling over time: roughness and sustained heat anywhere in the window both count."""
+    """One encoder for both trips the input holds (today's, and the one ENGINE_LAG_DAYS earlier
+    when there is one): dilated 1-D convolutions (receptive field ~ 1 minute of driving), then
+    mean and max pooling over time, so roughness and sustained heat anywhere in a trip count.
+    The head sees today's encoding, the earlier one and whether there was an earlier one."""
 
-    def __init__(self, channels: int, width: int = 16):
+    def __init__(self, pids: int, width: int = 16):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(1, channels, 1))
-        self.register_buffer("std", torch.ones(1, channels, 1))
+        self.pids = pids
+        self.register_buffer("mean", torch.zeros(1, pids, 1))
+        self.register_buffer("std", torch.ones(1, pids, 1))
         layers: list[nn.Module] = []
         for i, dilation in enumerate((1, 2, 4)):
-            layers += [nn.Conv1d(channels if i == 0 else width, width, 5, padding=2 * dilation, dilation=dilation),
+            layers += [nn.Conv1d(pids if i == 0 else width, width, 5, padding=2 * dilation, dilation=dilation),
                        nn.ReLU()]
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(2 * width, 1)
+        self.head = nn.Sequential(nn.Linear(4 * width + 1, 32), nn.ReLU(), nn.Linear(32, 1))
+
+    def encode(self, trip: torch.Tensor) -> torch.Tensor:
+        h = self.body((trip - self.mean) / self.std)
+        return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw PID windows (N, C, T) -> failure logits (N,)."""
-        h = self.body((x - self.mean) / self.std)
-        return self.head(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)).squeeze(1)
+        """PID windows (N, 2 x pids, T), today's then the earlier trip's (zeros where there is
+        none) -> failure logits (N,)."""
+        now, past = x[:, :self.pids], x[:, self.pids:]
+        has_past = (past != 0).flatten(1).any(dim=1, keepdim=True).float()
+        return self.head(torch.cat([self.encode(now), self.encode(past) * has_past, has_past], dim=1)).squeeze(1)
 
 
 class EngineFamily:
@@ -60,7 +70,7 @@ class EngineFamily:
         torch.set_num_threads(THREADS)
         self.seed = seed
         self.device = "cpu"
-        self.net = EngineNet(len(ENGINE_CHANNELS))
+        self.net = EngineNet(len(ENGINE_PIDS))
 
     def to(self, device: str) -> None:
         self.device = device
@@ -72,11 +82,15 @@ class EngineFamily:
     def fit(self, train: Dataset, val: Dataset, size: str, progress: Progress) -> None:
         x = torch.from_numpy(train.x)
         y = torch.from_numpy(train.targets["fails_soon"].astype(np.float32))
-        self.net.mean.copy_(x.mean(dim=(0, 2), keepdim=True))
-        self.net.std.copy_(x.std(dim=(0, 2), keepdim=True).clamp_min(1e-3))
+        now = x[:, :len(ENGINE_PIDS)]
+        self.net.mean.copy_(now.mean(dim=(0, 2), keepdim=True))
+        self.net.std.copy_(now.std(dim=(0, 2), keepdim=True).clamp_min(1e-3))
+        generator = torch.Generator().manual_seed(self.seed)
+        # a vehicle seen for the first time in a week has no earlier trip: train for that too
+        x = x.clone()
+        x[torch.rand(len(x), generator=generator) < PAST_DROPOUT, len(ENGINE_PIDS):] = 0
         optimiser = torch.optim.Adam(self.net.parameters(), lr=3e-3)
         loss_fn = nn.BCEWithLogitsLoss()
-        generator = torch.Generator().manual_seed(self.seed)
         best, best_state = np.inf, None
         for epoch in range(1, EPOCHS[size] + 1):
             start = time.perf_counter()

@@ -10,7 +10,12 @@ import numpy as np
 
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS
 
-ENGINE_CHANNELS = ["RPM", "SPEED", "ENGINE_LOAD", "THROTTLE_POS", "COOLANT_TEMP", "INTAKE_TEMP"]
+ENGINE_PIDS = ["RPM", "SPEED", "ENGINE_LOAD", "THROTTLE_POS", "COOLANT_TEMP", "INTAKE_TEMP"]
+# The engine model compares today's trip with one ENGINE_LAG_DAYS earlier: a fault's severity in
+# one trip says how bad it is, its growth since then says how soon it fails.
+ENGINE_LAG_DAYS = 7
+ENGINE_PAST_CHANNELS = [f"{pid}@-{ENGINE_LAG_DAYS}d" for pid in ENGINE_PIDS]
+ENGINE_CHANNELS = ENGINE_PIDS + ENGINE_PAST_CHANNELS
 BATTERY_FEATURES = ["rest_voltage", "crank_voltage", "crank_sag", "running_voltage", "idle_voltage",
                     "min_running_voltage", "keyon_intake_temp", "mean_load"]
 BRAKE_FEATURES = ["km_since_pad_change", "mean_speed", "speed_std", "stops_per_km", "brakings_per_km",
@@ -34,8 +39,13 @@ def fill_gaps(windows: np.ndarray) -> np.ndarray:
 
 
 def engine_windows(signals: dict[str, np.ndarray]) -> np.ndarray:
-    """(N, len(ENGINE_CHANNELS), T) of the running part of each window."""
-    stacked = np.stack([signals[c][..., ENGINE_OFF_SAMPLES + 1:] for c in ENGINE_CHANNELS], axis=-2)
+    """(vehicles x days, len(ENGINE_CHANNELS), T) from (vehicles, days, samples) signals: the
+    running part of each day's trip, then of the trip ENGINE_LAG_DAYS earlier (all NaN, so
+    zeros once filled, where there is none)."""
+    now = np.stack([signals[pid][..., ENGINE_OFF_SAMPLES + 1:] for pid in ENGINE_PIDS], axis=-2)
+    past = np.full_like(now, np.nan)
+    past[:, ENGINE_LAG_DAYS:] = now[:, :-ENGINE_LAG_DAYS]
+    stacked = np.concatenate([now, past], axis=-2)
     return fill_gaps(stacked.reshape(-1, *stacked.shape[-2:]))
 
 

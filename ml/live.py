@@ -2,7 +2,9 @@
 (ml/simulator.py: a sample every SAMPLE_SECONDS; ENGINE_OFF_SAMPLES key-on samples, the crank
 sample, then the running part), so a live instance means what a training row meant.
 
-- engine: the running part's length of the latest readings, ending at the newest one;
+- engine: the running part's length of the latest readings, ending at the newest one, and as
+  many ending at the last reading ENGINE_LAG_DAYS before that (within a day of it; the model
+  takes a missing earlier trip, as training did);
 - battery: one trip from key-on, anchored on the latest engine start the vehicle saw;
 - brakes: not from live data: its main input, the distance since the pads were changed, is
   not an OBD-II reading.
@@ -11,11 +13,11 @@ sample, then the running part), so a live instance means what a training row mea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 
-from ml.features import BATTERY_FEATURES, ENGINE_CHANNELS, battery_features
+from ml.features import BATTERY_FEATURES, ENGINE_LAG_DAYS, ENGINE_PAST_CHANNELS, ENGINE_PIDS, battery_features
 from ml.inputs import Instance
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, SAMPLES_PER_DAY
 
@@ -31,14 +33,18 @@ class LiveWindow:
     samples: int
     anchor: Literal["latest", "engine_start"]
     lead_samples: int = 0  # steps before the anchor: the key-on samples and the crank
+    lag_days: tuple[int, ...] = (0,)  # anchor "latest": one window per lag, the first required
 
-    def request(self) -> dict:
-        return {"pids": list(self.pids), "samples": self.samples, "step_seconds": SAMPLE_SECONDS,
-                "anchor": self.anchor, "lead_samples": self.lead_samples}
+    def requests(self) -> list[dict]:
+        return [{"pids": list(self.pids), "samples": self.samples, "step_seconds": SAMPLE_SECONDS,
+                 "anchor": self.anchor, "lead_samples": self.lead_samples, "lag_seconds": lag * DAY_SECONDS}
+                for lag in self.lag_days]
 
 
+DAY_SECONDS = 86_400
 LIVE_WINDOWS = {
-    "engine": LiveWindow(tuple(ENGINE_CHANNELS), SAMPLES_PER_DAY - ENGINE_OFF_SAMPLES - 1, "latest"),
+    "engine": LiveWindow(tuple(ENGINE_PIDS), SAMPLES_PER_DAY - ENGINE_OFF_SAMPLES - 1, "latest",
+                         lag_days=(0, ENGINE_LAG_DAYS)),
     "battery": LiveWindow(BATTERY_PIDS, SAMPLES_PER_DAY, "engine_start", lead_samples=ENGINE_OFF_SAMPLES + 1),
 }
 NOT_LIVE = {"brakes": "needs the distance since the last brake pad change, which OBD-II does not report"}
@@ -48,14 +54,20 @@ class NotEnoughData(ValueError):
     """The window lacks what the model needs; the message says what."""
 
 
-def instance(family: str, signals: dict[str, list[float | None]]) -> Instance:
-    """The API instance (ml/inputs.py) of one family from the grid an entity returned."""
+Grid = dict[str, list[float | None]]
+
+
+def instance(family: str, signals: Grid, earlier: Sequence[Grid | None] = ()) -> Instance:
+    """The API instance (ml/inputs.py) of one family from the grids an entity returned: the
+    latest window, and the windows of the family's further lags (None where there was none)."""
     if family == "engine":
-        empty = [c for c in ENGINE_CHANNELS if all(v is None for v in signals[c])]
+        empty = [pid for pid in ENGINE_PIDS if all(v is None for v in signals[pid])]
         if empty:
             raise NotEnoughData(f"no {', '.join(empty)} readings in the last "
                                 f"{LIVE_WINDOWS['engine'].samples * SAMPLE_SECONDS:.0f} s")
-        return {c: signals[c] for c in ENGINE_CHANNELS}
+        past = earlier[0] if earlier and earlier[0] else {pid: [None] * len(signals[pid]) for pid in ENGINE_PIDS}
+        return {**{pid: signals[pid] for pid in ENGINE_PIDS},
+                **{channel: past[pid] for channel, pid in zip(ENGINE_PAST_CHANNELS, ENGINE_PIDS)}}
     if family == "battery":
         running = signals["CONTROL_MODULE_VOLTAGE"][ENGINE_OFF_SAMPLES + 1:]
         if sum(v is not None for v in running) < MIN_RUNNING_SAMPLES:

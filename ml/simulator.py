@@ -8,8 +8,9 @@ then driving.
 
 Vehicles. Each has a climate (mean ambient -5 / 12 / 32 degC for cold / temperate / hot, plus a
 seasonal sinusoid and daily weather), a duty cycle (urban: stop-and-go at ~35 km/h; highway:
-~100 km/h, rare stops; delivery: frequent stops, 35 % more mass, many cranks per day), a
-noise level n and per-vehicle variation (thermostat set point, radiator capacity, battery
+~100 km/h, rare stops; delivery: frequent stops, many cranks per day), a payload that varies
+from day to day within the duty's range (vehicle mass 1.0-1.4 x unladen for urban, 1.0-1.3 for
+highway, 1.2-1.5 for delivery), a noise level n and per-vehicle variation (thermostat set point, radiator capacity, battery
 resistance and aging rate, brake pad compound, driver aggressiveness).
 
 Sensor model. Every PID gets white noise of a PID-specific size times n; each sample drops out
@@ -55,7 +56,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2
 PIDS: dict[str, str] = {
     "RPM": "revolutions_per_minute",
     "SPEED": "kilometer_per_hour",
@@ -77,15 +78,16 @@ class Duty:
     cruise_kmh: float
     stop_prob: float  # per sample while moving
     km_per_day: float
-    mass: float  # relative to an unladen van
+    mass_low: float  # vehicle mass relative to an unladen van, lightest day
+    mass_high: float  # heaviest day
     cranks_per_day: float
     overnight_drain: float  # share of nominal capacity not recharged by the day's trips
 
 
 DUTIES = {
-    "urban": Duty(35.0, 0.05, 60.0, 1.0, 4.0, 0.08),
-    "highway": Duty(100.0, 0.004, 300.0, 1.0, 2.0, 0.02),
-    "delivery": Duty(30.0, 0.09, 120.0, 1.35, 20.0, 0.12),
+    "urban": Duty(35.0, 0.05, 60.0, 1.0, 1.4, 4.0, 0.08),
+    "highway": Duty(100.0, 0.004, 300.0, 1.0, 1.3, 2.0, 0.02),
+    "delivery": Duty(30.0, 0.09, 120.0, 1.2, 1.5, 20.0, 0.12),
 }
 SAMPLE_SECONDS = 2.0
 SAMPLES_PER_DAY = 128
@@ -155,9 +157,10 @@ def simulate(config: FleetConfig) -> Fleet:
 
     soh, rul, resistance, soc = _battery(rng, duty, ambient, V, D)
     amb = ambient[:, :D]
-    signals, brake_energy = _drive(rng, duty, noise, amb, np.clip(severity, 0, 1), mix_cooling,
+    mass = rng.uniform(duty["mass_low"][:, None], duty["mass_high"][:, None], (V, D))
+    signals, brake_energy = _drive(rng, duty, mass, noise, amb, np.clip(severity, 0, 1), mix_cooling,
                                    soc, resistance, V, D, S)
-    wear, km = _brakes(rng, duty, brake_energy, V, D)
+    wear, km = _brakes(rng, duty, mass, brake_energy, V, D)
     _sensor_effects(rng, signals, noise, V, D, S)
     return Fleet(config, np.array([f"{config.id_prefix}-{i:05d}" for i in range(V)]), climate, duty_name,
                  noise, signals, in_service, severity, fails_soon, soh, rul, wear, km)
@@ -190,8 +193,8 @@ def _battery(rng: np.random.Generator, duty: dict[str, np.ndarray], ambient: np.
     return soh, rul.astype(float), resistance, soc
 
 
-def _drive(rng: np.random.Generator, duty: dict[str, np.ndarray], noise: np.ndarray, ambient: np.ndarray,
-           severity: np.ndarray, mix_cooling: np.ndarray, soc: np.ndarray, resistance: np.ndarray,
+def _drive(rng: np.random.Generator, duty: dict[str, np.ndarray], mass: np.ndarray, noise: np.ndarray,
+           ambient: np.ndarray, severity: np.ndarray, mix_cooling: np.ndarray, soc: np.ndarray, resistance: np.ndarray,
            V: int, D: int, S: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Step all vehicle-days at once through the window; returns the clean signals and the
     friction-brake energy per vehicle-day (kJ per tonne over the window)."""
@@ -201,7 +204,7 @@ def _drive(rng: np.random.Generator, duty: dict[str, np.ndarray], noise: np.ndar
     s_mis = per_day(severity * (1.3 - mix_cooling[:, None]))
     amb = per_day(ambient)
     cruise = per_day(duty["cruise_kmh"]) * rng.uniform(0.8, 1.2, N)
-    stop_prob, mass = per_day(duty["stop_prob"]), per_day(duty["mass"])
+    stop_prob, mass = per_day(duty["stop_prob"]), per_day(mass)
     aggressive = per_day(rng.lognormal(0, 0.3, V))
     thermostat = per_day(rng.uniform(88, 94, V))
     ua = per_day(rng.uniform(0.9, 1.1, V)) * (1 - 0.9 * s_cool)
@@ -257,13 +260,13 @@ def _drive(rng: np.random.Generator, duty: dict[str, np.ndarray], noise: np.ndar
     return {pid: a.reshape(V, D, S) for pid, a in out.items()}, brake_energy.reshape(V, D)
 
 
-def _brakes(rng: np.random.Generator, duty: dict[str, np.ndarray], brake_energy: np.ndarray, V: int, D: int
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _brakes(rng: np.random.Generator, duty: dict[str, np.ndarray], mass: np.ndarray, brake_energy: np.ndarray,
+            V: int, D: int) -> tuple[np.ndarray, np.ndarray]:
     """Pad wear % and km since the pad change, per vehicle-day (end of day)."""
     km_per_day = duty["km_per_day"][:, None] * rng.uniform(0.85, 1.15, (V, D))
     window_km = SAMPLES_PER_DAY * SAMPLE_SECONDS / 3600 * np.maximum(duty["cruise_kmh"][:, None] * 0.7, 10)
     compound = rng.lognormal(0, 0.1, V)[:, None]
-    daily_wear = 0.024 * compound * duty["mass"][:, None] * brake_energy * km_per_day / window_km
+    daily_wear = 0.024 * compound * mass * brake_energy * km_per_day / window_km
     rate = daily_wear.mean(axis=1)
     headroom = np.clip(95 - rate * D, 0, None)
     start = rng.uniform(0, 1, V) * headroom

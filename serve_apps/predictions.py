@@ -22,12 +22,14 @@ async def predict_family(svc: Services, vehicle_id: str, tenant_id: str, family:
     window = live.LIVE_WINDOWS.get(family)
     if window is None:
         return {"unavailable": live.NOT_LIVE.get(family, "no live inputs")}
-    answer = await svc.vehicles.ask(vehicle_id, "window", {"tenant_id": tenant_id, **window.request()})
-    grid = unwrap(answer, "window")
-    if grid is None:
-        return {"unavailable": answer["reason"]}
+    answers = await asyncio.gather(*(svc.vehicles.ask(vehicle_id, "window", {"tenant_id": tenant_id, **request})
+                                     for request in window.requests()))
+    latest, *earlier = [unwrap(answer, "window") for answer in answers]
+    if latest is None:
+        return {"unavailable": answers[0]["reason"]}
     try:
-        result = await svc.models.predict(family, [live.instance(family, grid["signals"])])
+        instance = live.instance(family, latest["signals"], [grid and grid["signals"] for grid in earlier])
+        result = await svc.models.predict(family, [instance])
     except live.NotEnoughData as exc:
         return {"unavailable": str(exc)}
     except ApiError as exc:
@@ -36,7 +38,9 @@ async def predict_family(svc: Services, vehicle_id: str, tenant_id: str, family:
         return {"unavailable": exc.message}
     return {"version": result["version"], "role": result["role"], "outputs": result["predictions"][0],
             "thresholds": result["thresholds"],
-            "window": {"start": grid["start"], "step_seconds": grid["step_seconds"], "samples": window.samples}}
+            "window": {"start": latest["start"], "step_seconds": latest["step_seconds"], "samples": window.samples},
+            "earlier_windows": [{"lag_days": lag, "start": grid and grid["start"]}
+                                for lag, grid in zip(window.lag_days[1:], earlier)]}
 
 
 @router.get("/{vehicle_id}/predictions")

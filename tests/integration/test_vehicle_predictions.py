@@ -1,6 +1,6 @@
 """GET /v1/vehicles/{id}/predictions on the real stack: simulated trips are sent as telemetry,
-the vehicle's entity reads its window back out of PostgreSQL, the served models predict exactly
-what the trained models predict on the same trip, and a prediction past the engine model's
+each with the vehicle's trip a week earlier, the vehicle's entity reads both windows back out of
+PostgreSQL, the served models predict exactly what the trained models predict on the same trips, and a prediction past the engine model's
 threshold raises a maintenance alert (through the alert outbox) that a healthy trip clears."""
 
 from datetime import datetime, timedelta, timezone
@@ -10,7 +10,7 @@ import pytest
 
 from actors.vehicle_rules import AlertRules
 from ml import train
-from ml.features import battery_features, engine_windows
+from ml.features import ENGINE_LAG_DAYS, battery_features, engine_windows
 from ml.live import NOT_LIVE
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, FleetConfig, simulate
 from tests.conftest import unique
@@ -36,6 +36,12 @@ async def send_trip(client, vehicle_id: str, signals: dict[str, np.ndarray], sta
     assert response.status_code == 202, response.text
 
 
+async def send_trip_and_its_week(client, vehicle_id: str, fleet, v: int, d: int, start: datetime) -> None:
+    """The trip ENGINE_LAG_DAYS earlier, then the trip itself."""
+    await send_trip(client, vehicle_id, trip(fleet, v, d - ENGINE_LAG_DAYS), start - timedelta(days=ENGINE_LAG_DAYS))
+    await send_trip(client, vehicle_id, trip(fleet, v, d), start)
+
+
 @pytest.fixture(scope="module")
 async def engine_model(model_registry, served_models, tmp_path_factory):
     model, metadata = train.load(await model_registry.fetch(
@@ -43,16 +49,21 @@ async def engine_model(model_registry, served_models, tmp_path_factory):
     return model, metadata["thresholds"]["fails_soon"]
 
 
+def engine_risk(fleet, model) -> np.ndarray:
+    """The trained model's failure probability per (vehicle, day), each with its earlier trip."""
+    return model.predict(engine_windows(fleet.signals))["fails_soon"].reshape(fleet.in_service.shape)
+
+
 def riskiest_and_safest_trips(fleet, model) -> tuple[tuple[int, int], tuple[int, int]]:
     """(vehicle, day) of the in-service trips the engine model rates highest and lowest, among
-    trips whose key-on, crank and first running RPM samples are all there and whose running RPM
-    never falls to the engine-off level (the engine start the vehicle actor detects is then the
-    simulator's)."""
-    risk = model.predict(engine_windows(fleet.signals))["fails_soon"].reshape(fleet.in_service.shape)
+    trips with an earlier trip a week before, whose key-on, crank and first running RPM samples
+    are all there and whose running RPM never falls to the engine-off level (the engine start
+    the vehicle actor detects is then the simulator's)."""
+    risk = engine_risk(fleet, model)
     rpm = fleet.signals["RPM"]
     clean = ~np.isnan(rpm[:, :, :ENGINE_OFF_SAMPLES + 2]).any(axis=2) & ~(
         rpm[:, :, ENGINE_OFF_SAMPLES + 1:] < AlertRules.engine_stopped_rpm).any(axis=2)
-    candidates = fleet.in_service & clean
+    candidates = fleet.in_service & clean & (np.arange(fleet.in_service.shape[1]) >= ENGINE_LAG_DAYS)
     ranked = [tuple(int(i) for i in np.unravel_index(k, risk.shape)) for k in np.argsort(risk, axis=None)]
     ranked = [vd for vd in ranked if candidates[vd]]
     return ranked[-1], ranked[0]
@@ -67,11 +78,15 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
     assert (await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Van"})).status_code == 201
 
     start = datetime.now(timezone.utc) - timedelta(hours=1)
-    await send_trip(client, vehicle_id, trip(fleet, *risky), start)
+    await send_trip_and_its_week(client, vehicle_id, fleet, *risky, start)
     body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
     engine, battery = body["predictions"]["engine"], body["predictions"]["battery"]
-    expected_risk = float(model.predict(engine_windows(trip(fleet, *risky)))["fails_soon"][0])
+    risk = engine_risk(fleet, model)
+    expected_risk = float(risk[risky])
     assert engine["outputs"]["fails_soon"] == pytest.approx(expected_risk, abs=1e-5)
+    assert [w["lag_days"] for w in engine["earlier_windows"]] == [ENGINE_LAG_DAYS]
+    assert datetime.fromisoformat(engine["earlier_windows"][0]["start"]) == (
+        start - timedelta(days=ENGINE_LAG_DAYS, seconds=-SAMPLE_SECONDS * (ENGINE_OFF_SAMPLES + 1)))
     assert engine["version"] == served_models["engine"] and engine["thresholds"]["fails_soon"] == threshold
     assert expected_risk >= threshold, "the riskiest trip is past the model's own threshold"
     assert [(a["change"], a["key"]) for a in body["alerts"] if a["key"] == "maintenance:engine"] == [
@@ -89,9 +104,10 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
     again = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
     assert not [a for a in again["alerts"] if a["key"] == "maintenance:engine"], "raised once"
 
-    await send_trip(client, vehicle_id, trip(fleet, *safe), start + timedelta(minutes=10))
+    await send_trip_and_its_week(client, vehicle_id, fleet, *safe, start + timedelta(minutes=10))
     body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
-    assert body["predictions"]["engine"]["outputs"]["fails_soon"] < threshold
+    assert body["predictions"]["engine"]["outputs"]["fails_soon"] == pytest.approx(float(risk[safe]), abs=1e-5)
+    assert risk[safe] < threshold
     assert [(a["change"], a["key"]) for a in body["alerts"] if a["key"] == "maintenance:engine"] == [
         ("cleared", "maintenance:engine")]
     events = await pool.fetch(

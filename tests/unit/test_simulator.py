@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ml import datasets
-from ml.features import battery_features, brake_features, engine_windows
+from ml.features import ENGINE_CHANNELS, ENGINE_LAG_DAYS, ENGINE_PIDS, battery_features, brake_features, engine_windows
 from ml.simulator import ENGINE_OFF_SAMPLES, PIDS, FleetConfig, simulate
 
 
@@ -74,11 +74,15 @@ def test_same_seed_same_fleet_other_seed_other_fleet():
     assert config.fingerprint() != FleetConfig(5, 3, ("cold",), ("urban",), (1.0, 1.0), seed=12).fingerprint()
 
 
-def test_engine_windows_fill_dropouts():
-    fleet = simulate(FleetConfig(4, 2, ("cold",), ("urban",), (2.0, 2.0), seed=1))
+def test_engine_windows_fill_dropouts_and_pair_each_trip_with_the_one_a_week_earlier():
+    fleet = simulate(FleetConfig(4, ENGINE_LAG_DAYS + 2, ("cold",), ("urban",), (2.0, 2.0), seed=1))
     assert np.isnan(fleet.signals["RPM"]).any()
-    windows = engine_windows(fleet.signals)
-    assert windows.shape[:2] == (8, 6) and not np.isnan(windows).any()
+    windows = engine_windows(fleet.signals).reshape(4, ENGINE_LAG_DAYS + 2, len(ENGINE_CHANNELS), -1)
+    assert not np.isnan(windows).any()
+    now, past = windows[:, :, :len(ENGINE_PIDS)], windows[:, :, len(ENGINE_PIDS):]
+    np.testing.assert_array_equal(past[:, ENGINE_LAG_DAYS:], now[:, :2])
+    assert not past[:, :ENGINE_LAG_DAYS].any(), "no earlier trip: zeros"
+
 
 
 def test_splits_share_no_vehicle_and_test_conditions_are_unseen():

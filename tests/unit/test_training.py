@@ -36,7 +36,7 @@ def test_artifact_is_complete(artifacts, family):
 
 def test_engine_classifier_beats_baselines_with_validation_threshold(artifacts):
     metadata = json.loads((artifacts["engine"] / "metadata.json").read_text())
-    assert metadata["input"]["window"] > 100 and len(metadata["input"]["channels"]) == 6
+    assert metadata["input"]["window"] > 100 and len(metadata["input"]["channels"]) == 12
     assert 0 < metadata["thresholds"]["fails_soon"] < 1
     val, test = metadata["metrics"]["fails_soon"]["val"], metadata["metrics"]["fails_soon"]["test"]
     assert val["f1"] > max(0.5, 3 * val["f1_baseline"])
