@@ -61,6 +61,7 @@ class LocalStack:
         self._supervisor: asyncio.Task | None = None
         self._started_ray_apps = False
         self.emulators: list = []
+        self.trip_replay = None
 
     @property
     def api_url(self) -> str:
@@ -154,11 +155,12 @@ class LocalStack:
                              self.pool, asyncio.get_running_loop())
 
     async def start_demo_fleet(self) -> None:
-        """ELM327-emulator adapters (owned by this process), their vehicles registered in
-        tenant "demo", and a bridge actor reading them."""
+        """ELM327-emulator adapters (owned by this process) replaying simulated trips, their
+        vehicles registered in tenant "demo", and a bridge actor reading them."""
         from device_bridge.bridge import DeviceBridgeActor
         from device_bridge.emulator import EmulatedAdapter
         from device_bridge.registration import ensure_vehicle
+        from device_bridge.trip_replay import TripReplay
 
         s = self.settings
         links = s.state_dir / "adapters"
@@ -173,6 +175,8 @@ class LocalStack:
             await ensure_vehicle(router, vehicle_id, DEMO_TENANT, f"Demo car {i}",
                                  {"port": emulator.port, "emulated": True})
             adapters.append({"vehicle_id": vehicle_id, "port": emulator.port})
+        self.trip_replay = await asyncio.get_running_loop().run_in_executor(None, TripReplay, self.emulators)
+        self.trip_replay.start()
         DeviceBridgeActor.options(
             name=DEMO_BRIDGE, namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
         ).remote(s.model_dump(mode="json"), DEMO_TENANT, adapters)
@@ -229,6 +233,8 @@ class LocalStack:
                 ray.shutdown()  # stops the local head and everything on it, Serve included
             else:
                 self._remove_from_cluster()
+        if self.trip_replay is not None:
+            self.trip_replay.stop()
         for emulator in self.emulators:
             emulator.stop()
         if self.pool is not None:

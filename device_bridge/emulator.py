@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class EmulatedAdapter:
         self.link = link
         self.scenario = scenario
         self.process: subprocess.Popen | None = None
+        self._stdin_lock = threading.Lock()  # a demo replay and a test may both change the car
 
     @property
     def port(self) -> str:
@@ -62,19 +64,26 @@ class EmulatedAdapter:
                       f"m.DTC_STORED[:] = {encoded!r}; emulator.counters.pop('cmd_dtc_cleared', None)")
 
     def _command(self, line: str) -> None:
-        if self.process is None or self.process.stdin is None:
-            raise RuntimeError("the emulator is not running")
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
+        with self._stdin_lock:
+            if self.process is None or self.process.stdin is None:
+                raise RuntimeError("the emulator is not running")
+            self.process.stdin.write(line + "\n")
+            self.process.stdin.flush()
+
+    def set_answers(self, answers: dict[str, str]) -> None:
+        """Answer these commands (python-obd names, e.g. "RPM") with these raw ECU responses
+        from now on, instead of the scenario's."""
+        self._command(f"emulator.answer.update({answers!r})")
 
     def set_freeze_frame(self, frame: dict[str, str]) -> None:
         """Answer mode-02 requests with these data bytes, e.g. {"RPM": "1A F8"} (the stock car
         scenario answers every mode-02 PID with a negative response: no frame stored)."""
+        answers = {}
         for pid, data in frame.items():
             command = obd.commands["DTC_" + pid]
             payload = f"42 {command.pid:02X} {data}"
-            answer = f"<header>{ECU_HEADER}</header><size>{len(payload.split()):02X}</size><data>{payload}</data>"
-            self._command(f"emulator.answer[{command.name!r}] = {answer!r}")
+            answers[command.name] = f"<header>{ECU_HEADER}</header><size>{len(payload.split()):02X}</size><data>{payload}</data>"
+        self.set_answers(answers)
 
     def stop(self) -> None:
         terminate(self.process)

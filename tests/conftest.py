@@ -119,7 +119,8 @@ async def served_models(model_registry, tmp_path_factory):
     from ml.datasets import FAMILIES
     from ml.defaults import ensure_served_models
 
-    promoted = await ensure_served_models(model_registry, tmp_path_factory.mktemp("models"), progress=lambda line: None)
+    promoted = await ensure_served_models(model_registry, tmp_path_factory.mktemp("models"), size="small",
+                                          progress=lambda line: None)
     assert set(promoted) == set(FAMILIES)
     assert await ensure_served_models(model_registry, tmp_path_factory.mktemp("again")) == {}, "already served: no-op"
     return promoted

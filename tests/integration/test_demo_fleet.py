@@ -1,8 +1,11 @@
-"""The demo fleet of the stack: ELM327-emulator processes read by python-obd in a bridge actor,
-delivered to vehicle actors and stored in PostgreSQL, visible through the API to tenant demo
-only."""
+"""The demo fleet of the stack: ELM327-emulator processes replaying simulated trips, read by
+python-obd in a bridge actor, delivered to vehicle actors and stored in PostgreSQL, visible
+through the API to tenant demo only."""
 
+import numpy as np
 import pytest
+
+from device_bridge.trip_replay import ENCODINGS
 
 from tests.conftest import wait_until
 
@@ -27,6 +30,20 @@ async def test_emulated_adapters_feed_live_state_and_history(stack, make_client,
     listed = {v["vehicle_id"]: v for v in (await demo.get("/v1/vehicles")).json()}
     assert {"demo-1", "demo-2"} <= set(listed)
     assert (await make_client("outsider", tenant="default").get("/v1/vehicles/demo-1")).status_code == 404
+
+
+async def test_demo_vehicles_drive_their_simulated_trips(stack, pool):
+    """Nearly every stored RPM reading of demo-1 is a value of its replayed vehicle's trips (as
+    the ECU encodes it), not the emulator's stock answers."""
+    replay = stack.trip_replay
+    adapter, story = replay.plays[0]
+    _, scale, _ = ENCODINGS["RPM"]
+    played = replay.fleet.signals["RPM"][story.vehicle]
+    replayed = set(np.round(played[np.isfinite(played)] * scale).astype(int).tolist())
+    stored = await wait_until(lambda: pool.fetch(
+        "SELECT value FROM telemetry WHERE vehicle_id = 'demo-1' AND pid = 'RPM'"), timeout=30)
+    from_replay = [round(r["value"] * scale) in replayed for r in stored]
+    assert sum(from_replay) >= 0.9 * len(from_replay), f"{sum(from_replay)} of {len(from_replay)}"
 
 
 async def test_the_engine_model_predicts_from_an_emulated_adapters_live_window(stack, served_models, make_client):
