@@ -22,6 +22,18 @@ class InputError(ValueError):
     """The instances do not fit the model's input spec; the message says where."""
 
 
+def input_names(spec: dict) -> list[str]:
+    """The names an instance must have: channels of a window, or features of a row."""
+    return spec["channels"] if "channels" in spec else spec["features"]
+
+
+def only_inputs_of(spec: dict, instances: Sequence[Instance]) -> list[Instance]:
+    """The instances without the names `spec` does not take: for callers that send every input
+    any version of a family may use (live windows), whatever version serves."""
+    names = set(input_names(spec))
+    return [{name: value for name, value in instance.items() if name in names} for instance in instances]
+
+
 def to_array(spec: dict, instances: Sequence[Instance]) -> np.ndarray:
     """(N, features) rows or (N, channels, window) windows, float32."""
     if not instances:

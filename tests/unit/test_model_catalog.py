@@ -1,10 +1,12 @@
 """The API's view of which model versions serve: refreshed once per TTL, and kept while the
-database cannot be read (a fake registry stands in for PostgreSQL here)."""
+database cannot be read; live inputs fitted to the version that serves (fake registries and
+deployment handles stand in for PostgreSQL and Serve here)."""
 
 import pytest
 
 from ml.registry import ServedModel, ServedVersion
-from serve_apps.model_client import ModelCatalog
+from serve_apps.errors import ApiError
+from serve_apps.model_client import ModelCatalog, ModelClient
 
 
 class FlakyRegistry:
@@ -39,3 +41,34 @@ async def test_a_database_down_from_the_start_is_an_error():
     registry.down = True
     with pytest.raises(ConnectionRefusedError):
         await ModelCatalog(registry).served()
+
+
+class ChannelCounter:
+    """A model deployment handle that answers with how many channels it was sent."""
+
+    def options(self, **_):
+        return self
+
+    @property
+    def predict(self):
+        return self
+
+    async def remote(self, rows):
+        return {"fails_soon": [float(rows.shape[1])] * len(rows)}
+
+
+class OldEngineRegistry:
+    """An engine version from before the week-earlier trip: today's channels only."""
+
+    async def served(self):
+        spec = {"channels": ["RPM", "SPEED"], "window": 2}
+        return {"engine": ServedModel("engine", ServedVersion(3, "stable", spec, {}), None, 0)}
+
+
+async def test_live_inputs_a_serving_version_does_not_take_are_left_out_only_when_asked():
+    client = ModelClient(ModelCatalog(OldEngineRegistry()), {"engine": ChannelCounter()})
+    live = {"RPM": [800, 900], "SPEED": [0, 5], "RPM@-7d": [None, None], "SPEED@-7d": [None, None]}
+    result = await client.predict("engine", [live], drop_unknown=True)
+    assert result["version"] == 3 and result["predictions"] == [{"fails_soon": 2.0}]
+    with pytest.raises(ApiError, match="unknown RPM@-7d, SPEED@-7d"):
+        await client.predict("engine", [live])
