@@ -64,6 +64,7 @@ class EngineFamily:
     kind = "classifier"
     targets = ["fails_soon"]
     library = "torch"
+    input_names = ENGINE_CHANNELS
 
     def __init__(self, seed: int):
         torch.manual_seed(seed)
@@ -77,7 +78,7 @@ class EngineFamily:
         self.net.to(device)
 
     def input_spec(self, train: Dataset) -> dict:
-        return {"channels": ENGINE_CHANNELS, "window": int(train.x.shape[2])}
+        return {"channels": self.input_names, "window": int(train.x.shape[2])}
 
     def fit(self, train: Dataset, val: Dataset, size: str, progress: Progress) -> None:
         x = torch.from_numpy(train.x)
@@ -143,12 +144,12 @@ class BoostedFamily:
     library = "xgboost"
 
     def __init__(self, name: str, bounds: dict[str, tuple[float, float]], feature_names: list[str], seed: int):
-        self.name, self.bounds, self.feature_names, self.seed = name, bounds, feature_names, seed
+        self.name, self.bounds, self.input_names, self.seed = name, bounds, feature_names, seed
         self.targets = list(bounds)
         self.boosters: dict[str, xgb.Booster] = {}
 
     def input_spec(self, train: Dataset) -> dict:
-        return {"features": self.feature_names}
+        return {"features": self.input_names}
 
     def to(self, device: str) -> None:
         """Serving placement. One CPU thread: serving batches are small, and a second OpenMP
@@ -160,8 +161,8 @@ class BoostedFamily:
         params = {"objective": "reg:squarederror", "eval_metric": "mae", "max_depth": 5, "eta": 0.05,
                   "subsample": 0.8, "colsample_bytree": 0.9, "nthread": THREADS, "seed": self.seed}
         for target in self.targets:
-            dtrain = xgb.DMatrix(train.x, train.targets[target], feature_names=self.feature_names)
-            dval = xgb.DMatrix(val.x, val.targets[target], feature_names=self.feature_names)
+            dtrain = xgb.DMatrix(train.x, train.targets[target], feature_names=self.input_names)
+            dval = xgb.DMatrix(val.x, val.targets[target], feature_names=self.input_names)
             self.boosters[target] = xgb.train(
                 params, dtrain, ROUNDS[size], evals=[(dval, "val")], early_stopping_rounds=50,
                 verbose_eval=False, callbacks=[_ProgressCallback(target, ROUNDS[size], progress)])

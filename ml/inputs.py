@@ -27,13 +27,6 @@ def input_names(spec: dict) -> list[str]:
     return spec["channels"] if "channels" in spec else spec["features"]
 
 
-def only_inputs_of(spec: dict, instances: Sequence[Instance]) -> list[Instance]:
-    """The instances without the names `spec` does not take: for callers that send every input
-    any version of a family may use (live windows), whatever version serves."""
-    names = set(input_names(spec))
-    return [{name: value for name, value in instance.items() if name in names} for instance in instances]
-
-
 def to_array(spec: dict, instances: Sequence[Instance]) -> np.ndarray:
     """(N, features) rows or (N, channels, window) windows, float32."""
     if not instances:

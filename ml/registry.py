@@ -49,6 +49,10 @@ class CorruptArtifact(RegistryError):
     """A file's content differs from the one registered."""
 
 
+class IncompatibleArtifact(RegistryError):
+    """The artifact was trained for inputs this release's model of its family does not take."""
+
+
 class UnknownVersion(RegistryError):
     """No such name / version in the registry."""
 

@@ -23,6 +23,8 @@ import torch
 import xgboost as xgb
 
 from ml import datasets, families, metrics, report
+from ml.inputs import input_names
+from ml.registry import IncompatibleArtifact
 from ml.simulator import HORIZON_DAYS, PIDS, SIMULATOR_VERSION
 
 DEFAULT_SEED = 7
@@ -81,9 +83,16 @@ def train(family: str, size: str, out_dir: Path | str, seed: int = DEFAULT_SEED,
 
 
 def load(out_dir: Path | str) -> tuple[families.Family, dict]:
-    """The trained family and its metadata, from an artifact directory train() wrote."""
+    """The trained family and its metadata, from an artifact directory train() wrote. An
+    artifact trained for other inputs than this release's model of its family takes (an older
+    layout) is refused: its weights would not fit."""
     out = Path(out_dir)
     metadata = json.loads((out / "metadata.json").read_text())
     model = families.make(metadata["family"], metadata["seed"])
+    trained_for = input_names(metadata["input"])
+    if trained_for != model.input_names:
+        raise IncompatibleArtifact(
+            f"{out}: a {model.name} model for inputs {', '.join(trained_for)}; this release's takes "
+            f"{', '.join(model.input_names)}: train and promote a new one (fleetray model train {model.name})")
     model.load(out, metadata["model_files"])
     return model, metadata

@@ -18,7 +18,7 @@ import asyncpg
 import numpy as np
 from ray.serve.handle import DeploymentHandle
 
-from ml.inputs import Instance, InputError, only_inputs_of, to_array
+from ml.inputs import Instance, InputError, to_array
 from ml.registry import ModelRegistry, RegistryError, ServedModel, ServedVersion
 from serve_apps.errors import ApiError
 
@@ -57,28 +57,24 @@ class ModelClient:
         self.catalog = catalog
         self.deployments = deployments
 
-    async def predict(self, name: str, instances: Sequence[Instance], drop_unknown: bool = False) -> dict[str, Any]:
-        """drop_unknown: leave out inputs the chosen version does not take instead of refusing
-        them (the live route sends every input the family's current layout has, and an older
-        version, e.g. an engine model without the week-earlier trip, may be serving)."""
+    async def predict(self, name: str, instances: Sequence[Instance]) -> dict[str, Any]:
         if name not in self.deployments:
             raise ApiError("NOT_FOUND", f"Unknown model {name!r}; models: {', '.join(self.deployments)}")
         served = (await self.catalog.served()).get(name)
         if served is None:
             raise ApiError("UNAVAILABLE", f"Model {name!r} has no promoted version (fleetray model promote)")
         chosen = served.choose(random.random())
-        fit = (lambda version: only_inputs_of(version.input, instances)) if drop_unknown else (lambda version: instances)
         try:
-            rows = to_array(chosen.input, fit(chosen))
+            rows = to_array(chosen.input, instances)
         except InputError as exc:
             raise ApiError("INVALID_REQUEST", str(exc)) from exc
         try:
             outputs = await self._ask(name, chosen, rows)
-        except RegistryError as exc:  # the version's artifact is missing or corrupted in the store
+        except RegistryError as exc:  # the version's artifact is missing, corrupted or of an older layout
             if chosen is served.stable:
                 raise ApiError("UNAVAILABLE", f"Model {name} v{chosen.version} cannot be loaded: {exc}") from exc
             chosen = served.stable  # a canary that cannot load leaves its share to the stable version
-            outputs = await self._ask(name, chosen, to_array(chosen.input, fit(chosen)))
+            outputs = await self._ask(name, chosen, to_array(chosen.input, instances))
         return {"model": name, "version": chosen.version, "role": chosen.role, "thresholds": chosen.thresholds,
                 "predictions": [dict(zip(outputs, values)) for values in zip(*outputs.values())]}
 

@@ -29,7 +29,7 @@ async def predict_family(svc: Services, vehicle_id: str, tenant_id: str, family:
         return {"unavailable": answers[0]["reason"]}
     try:
         instance = live.instance(family, latest["signals"], [grid and grid["signals"] for grid in earlier])
-        result = await svc.models.predict(family, [instance], drop_unknown=True)
+        result = await svc.models.predict(family, [instance])
     except live.NotEnoughData as exc:
         return {"unavailable": str(exc)}
     except ApiError as exc:

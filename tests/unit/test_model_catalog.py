@@ -1,10 +1,10 @@
 """The API's view of which model versions serve: refreshed once per TTL, and kept while the
-database cannot be read; live inputs fitted to the version that serves (fake registries and
-deployment handles stand in for PostgreSQL and Serve here)."""
+database cannot be read; a version the replicas cannot load is unavailable with the reason
+(fake registries and deployment handles stand in for PostgreSQL and Serve here)."""
 
 import pytest
 
-from ml.registry import ServedModel, ServedVersion
+from ml.registry import IncompatibleArtifact, ServedModel, ServedVersion
 from serve_apps.errors import ApiError
 from serve_apps.model_client import ModelCatalog, ModelClient
 
@@ -43,8 +43,10 @@ async def test_a_database_down_from_the_start_is_an_error():
         await ModelCatalog(registry).served()
 
 
-class ChannelCounter:
-    """A model deployment handle that answers with how many channels it was sent."""
+
+class UnloadableDeployment:
+    """A model deployment whose replicas refuse the serving version (as train.load refuses an
+    artifact of an older input layout)."""
 
     def options(self, **_):
         return self
@@ -54,21 +56,18 @@ class ChannelCounter:
         return self
 
     async def remote(self, rows):
-        return {"fails_soon": [float(rows.shape[1])] * len(rows)}
+        raise IncompatibleArtifact("a engine model for inputs RPM; this release's takes RPM, RPM@-7d")
 
 
-class OldEngineRegistry:
-    """An engine version from before the week-earlier trip: today's channels only."""
-
+class EngineRegistry:
     async def served(self):
-        spec = {"channels": ["RPM", "SPEED"], "window": 2}
+        spec = {"channels": ["RPM"], "window": 2}
         return {"engine": ServedModel("engine", ServedVersion(3, "stable", spec, {}), None, 0)}
 
 
-async def test_live_inputs_a_serving_version_does_not_take_are_left_out_only_when_asked():
-    client = ModelClient(ModelCatalog(OldEngineRegistry()), {"engine": ChannelCounter()})
-    live = {"RPM": [800, 900], "SPEED": [0, 5], "RPM@-7d": [None, None], "SPEED@-7d": [None, None]}
-    result = await client.predict("engine", [live], drop_unknown=True)
-    assert result["version"] == 3 and result["predictions"] == [{"fails_soon": 2.0}]
-    with pytest.raises(ApiError, match="unknown RPM@-7d, SPEED@-7d"):
-        await client.predict("engine", [live])
+async def test_a_stable_version_the_replicas_cannot_load_is_unavailable_with_the_reason():
+    client = ModelClient(ModelCatalog(EngineRegistry()), {"engine": UnloadableDeployment()})
+    with pytest.raises(ApiError) as raised:
+        await client.predict("engine", [{"RPM": [800, 900]}])
+    assert raised.value.code == "UNAVAILABLE"
+    assert "engine v3 cannot be loaded: a engine model for inputs RPM;" in raised.value.message

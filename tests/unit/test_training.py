@@ -3,12 +3,15 @@ held-out vehicles and reloads; the CLI trains into the state directory and a run
 reproducible."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from cluster import cli
 from ml.datasets import build
+from ml.features import ENGINE_PIDS
+from ml.registry import IncompatibleArtifact
 from ml.train import load, train
 
 
@@ -77,3 +80,14 @@ def test_regressions_stay_in_physical_range_on_unseen_conditions(artifacts):
     predicted = model.predict(build("battery", "small", metadata["seed"])["test"].x)
     assert predicted["soh"].min() >= 0 and predicted["soh"].max() <= 1
     assert predicted["rul_days"].min() >= 0 and predicted["rul_days"].max() <= 365
+
+
+def test_an_artifact_of_an_older_input_layout_is_refused(artifacts, tmp_path):
+    """An engine model from before the week-earlier trip: its weights do not fit this release's net."""
+    old = tmp_path / "old-engine"
+    shutil.copytree(artifacts["engine"], old)
+    metadata = json.loads((old / "metadata.json").read_text())
+    metadata["input"]["channels"] = ENGINE_PIDS
+    (old / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(IncompatibleArtifact, match="inputs RPM, SPEED, .* train and promote a new one"):
+        load(old)
