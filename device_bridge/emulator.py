@@ -78,18 +78,19 @@ class EmulatedAdapter:
     def set_freeze_frame(self, frame: dict[str, str]) -> None:
         """Answer mode-02 requests with these data bytes, e.g. {"RPM": "1A F8"} (the stock car
         scenario answers every mode-02 PID with a negative response: no frame stored)."""
-        answers = {}
-        for pid, data in frame.items():
-            command = obd.commands["DTC_" + pid]
-            payload = f"42 {command.pid:02X} {data}"
-            answers[command.name] = f"<header>{ECU_HEADER}</header><size>{len(payload.split()):02X}</size><data>{payload}</data>"
-        self.set_answers(answers)
+        commands = {pid: obd.commands["DTC_" + pid] for pid in frame}
+        self.set_answers({c.name: ecu_answer(f"42 {c.pid:02X} {frame[pid]}") for pid, c in commands.items()})
 
     def stop(self) -> None:
         terminate(self.process)
         if self.process is not None and self.process.stdin is not None:
             self.process.stdin.close()
         self.process = None
+
+
+def ecu_answer(payload: str) -> str:
+    """An emulator answer carrying `payload` (hex bytes, e.g. "41 0C 1A F8") from the engine ECU."""
+    return f"<header>{ECU_HEADER}</header><size>{len(payload.split()):02X}</size><data>{payload}</data>"
 
 
 DTC_GROUPS = "PCBU"

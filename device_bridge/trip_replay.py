@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import obd
 
-from device_bridge.emulator import ECU_HEADER, EmulatedAdapter
+from device_bridge.emulator import EmulatedAdapter, ecu_answer
 from ml.simulator import PIDS, SAMPLE_SECONDS, SAMPLES_PER_DAY, Fleet, FleetConfig, simulate
 
 log = logging.getLogger(__name__)
@@ -40,16 +40,21 @@ def obd_answer(pid: str, value: float) -> str:
     """The emulator's answer to a mode-01 request for `pid` reporting `value` (in its unit)."""
     size, scale, offset = ENCODINGS[pid]
     raw = int(np.clip(round((value + offset) * scale), 0, 256 ** size - 1))
-    data = " ".join(f"{b:02X}" for b in (0x41, obd.commands[pid].pid, *raw.to_bytes(size, "big")))
-    return f"<header>{ECU_HEADER}</header><size>{size + 2:02X}</size><data>{data}</data>"
+    return ecu_answer(" ".join(f"{b:02X}" for b in (0x41, obd.commands[pid].pid, *raw.to_bytes(size, "big"))))
 
 
 @dataclass(frozen=True)
 class Story:
-    """Which simulated vehicle an adapter replays, and from which day (looping back to it)."""
+    """Which simulated vehicle an adapter replays: its days first_day to end_day (its failure,
+    or the simulation's end; excluded), in a loop."""
 
     vehicle: int
     first_day: int
+    end_day: int
+
+    def day_of(self, step: int) -> tuple[int, int]:
+        """(simulated day, sample) the story plays at replay step `step`."""
+        return self.first_day + (step // SAMPLES_PER_DAY) % (self.end_day - self.first_day), step % SAMPLES_PER_DAY
 
 
 # urban vans: some healthy, some whose engine degrades towards failure
@@ -65,8 +70,8 @@ def demo_stories(fleet: Fleet, count: int) -> list[Story]:
     fail_day = np.where(fleet.in_service.all(axis=1), days, fleet.in_service.argmin(axis=1))
     failing = [v for v in np.argsort(fail_day) if DEGRADING_LEAD_DAYS <= fail_day[v] < days]
     healthy = [v for v in range(len(fail_day)) if not fleet.engine_severity[v].any()]
-    stories = [Story(int(failing[0]), int(fail_day[failing[0]]) - DEGRADING_LEAD_DAYS)] if failing else []
-    stories += [Story(int(v), 0) for v in healthy]
+    stories = [Story(int(v), int(fail_day[v]) - DEGRADING_LEAD_DAYS, int(fail_day[v])) for v in failing[:1]]
+    stories += [Story(int(v), 0, days) for v in healthy]
     return stories[:count]
 
 
@@ -88,18 +93,11 @@ class TripReplay:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def day_of(self, story: Story, step: int) -> tuple[int, int]:
-        """(simulated day, sample) a story plays at replay step `step`: its in-service days
-        from first_day on, in a loop."""
-        last = int(self.fleet.in_service[story.vehicle].sum())
-        days = max(last - story.first_day, 1)
-        return story.first_day + (step // SAMPLES_PER_DAY) % days, step % SAMPLES_PER_DAY
-
     def _run(self) -> None:
         step = 0
         while not self._stop.wait(0 if step == 0 else self.sample_seconds):
             for adapter, story in self.plays:
-                day, sample = self.day_of(story, step)
+                day, sample = story.day_of(step)
                 values = {pid: float(self.fleet.signals[pid][story.vehicle, day, sample]) for pid in PIDS}
                 try:
                     adapter.set_answers({pid: obd_answer(pid, v) for pid, v in values.items() if not np.isnan(v)})

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from device_bridge.obd_reader import AdapterConfig, AdapterReader
-from device_bridge.trip_replay import DEGRADING_LEAD_DAYS, DEMO_FLEET, ENCODINGS, TripReplay, demo_stories, obd_answer
+from device_bridge.trip_replay import DEGRADING_LEAD_DAYS, DEMO_FLEET, ENCODINGS, demo_stories, obd_answer
 from ml.simulator import PIDS, SAMPLES_PER_DAY, simulate
 from tests.conftest import wait_until
 
@@ -46,8 +46,7 @@ def test_demo_stories_replay_a_failing_engine_before_healthy_ones():
     assert fleet.engine_severity[failing.vehicle, -1] >= 1 and len(healthy) == 2
     assert all(not fleet.engine_severity[s.vehicle].any() for s in healthy)
 
-    replay = TripReplay([], fleet)
-    assert replay.day_of(failing, 0) == (failing.first_day, 0)
-    assert replay.day_of(failing, SAMPLES_PER_DAY + 5) == (failing.first_day + 1, 5)
-    assert replay.day_of(failing, DEGRADING_LEAD_DAYS * SAMPLES_PER_DAY) == (failing.first_day, 0), "loops"
+    assert failing.day_of(0) == (failing.first_day, 0)
+    assert failing.day_of(SAMPLES_PER_DAY + 5) == (failing.first_day + 1, 5)
+    assert failing.day_of(DEGRADING_LEAD_DAYS * SAMPLES_PER_DAY) == (failing.first_day, 0), "loops"
     assert np.isfinite(fleet.signals["RPM"][failing.vehicle, failing.first_day]).any()
