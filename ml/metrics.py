@@ -29,14 +29,16 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, max_fpr: float = MAX_FPR) -> 
     return float(thresholds[int(np.argmax(f1))])
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[tuple[float, float, float]]:
+    """(mean predicted probability, observed frequency, share of rows) of each non-empty bin of
+    equal width in p."""
     which = np.minimum((p * bins).astype(int), bins - 1)
-    error = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            error += in_bin.mean() * abs(p[in_bin].mean() - y[in_bin].mean())
-    return float(error)
+    return [(float(p[which == b].mean()), float(y[which == b].mean()), float((which == b).mean()))
+            for b in range(bins) if (which == b).any()]
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    return float(sum(share * abs(predicted - observed) for predicted, observed, share in calibration_bins(y, p, bins)))
 
 
 def classification(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ml.metrics import precision_recall_curve  # noqa: E402
+from ml.metrics import calibration_bins, precision_recall_curve  # noqa: E402
 
 
 def pr_curve(path: Path, y: np.ndarray, p: np.ndarray, threshold: float, title: str) -> None:
@@ -24,12 +24,11 @@ def pr_curve(path: Path, y: np.ndarray, p: np.ndarray, threshold: float, title: 
     _save(fig, path)
 
 
-def calibration(path: Path, y: np.ndarray, p: np.ndarray, title: str, bins: int = 10) -> None:
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    used = [b for b in range(bins) if (which == b).any()]
+def calibration(path: Path, y: np.ndarray, p: np.ndarray, title: str) -> None:
+    predicted, observed, _ = zip(*calibration_bins(y, p))
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot([0, 1], [0, 1], "--", color="grey")
-    ax.plot([p[which == b].mean() for b in used], [y[which == b].mean() for b in used], "o-")
+    ax.plot(predicted, observed, "o-")
     ax.set(xlabel="predicted probability", ylabel="observed frequency", title=title)
     _save(fig, path)
 
