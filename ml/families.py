@@ -18,7 +18,7 @@ import xgboost as xgb
 from torch import nn
 
 from ml.datasets import FAMILIES, Dataset
-from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS, ENGINE_PIDS
+from ml.features import ENGINE_PIDS, INPUT_NAMES
 from ml.simulator import RUL_CAP_DAYS
 
 Progress = Callable[[str], None]
@@ -64,7 +64,7 @@ class EngineFamily:
     kind = "classifier"
     targets = ["fails_soon"]
     library = "torch"
-    input_names = ENGINE_CHANNELS
+    input_names = INPUT_NAMES["engine"]
 
     def __init__(self, seed: int):
         torch.manual_seed(seed)
@@ -190,7 +190,7 @@ def make(name: str, seed: int) -> Family:
     if name == "engine":
         return EngineFamily(seed)
     if name == "battery":
-        return BoostedFamily("battery", {"soh": (0.0, 1.0), "rul_days": (0.0, RUL_CAP_DAYS)}, BATTERY_FEATURES, seed)
+        return BoostedFamily("battery", {"soh": (0.0, 1.0), "rul_days": (0.0, RUL_CAP_DAYS)}, INPUT_NAMES["battery"], seed)
     if name == "brakes":
-        return BoostedFamily("brakes", {"wear_pct": (0.0, 100.0)}, BRAKE_FEATURES, seed)
+        return BoostedFamily("brakes", {"wear_pct": (0.0, 100.0)}, INPUT_NAMES["brakes"], seed)
     raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")

@@ -20,6 +20,7 @@ BATTERY_FEATURES = ["rest_voltage", "crank_voltage", "crank_sag", "running_volta
                     "min_running_voltage", "keyon_intake_temp", "mean_load"]
 BRAKE_FEATURES = ["km_since_pad_change", "mean_speed", "speed_std", "stops_per_km", "brakings_per_km",
                   "harsh_brakings_per_km", "decel_energy_per_km", "estimated_brake_energy"]
+INPUT_NAMES = {"engine": ENGINE_CHANNELS, "battery": BATTERY_FEATURES, "brakes": BRAKE_FEATURES}
 HARSH_DECEL = 3.0  # m/s^2
 BRAKING_DECEL = 1.0
 

@@ -8,7 +8,7 @@ window dropouts are filled as in training (ml/features.fill_gaps).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +25,20 @@ class InputError(ValueError):
 def input_names(spec: dict) -> list[str]:
     """The names an instance must have: channels of a window, or features of a row."""
     return spec["channels"] if "channels" in spec else spec["features"]
+
+
+def json_number(value: float) -> float | None:
+    """A value as an instance carries it: NaN (a dropout) as null."""
+    return None if np.isnan(value) else float(value)
+
+
+def to_instances(names: Sequence[str], x: np.ndarray,
+                 number: Callable[[float], float | None] = json_number) -> list[Instance]:
+    """The inverse of to_array: instances from (N, features) rows or (N, channels, window)
+    windows, keyed by `names`."""
+    if x.ndim == 3:
+        return [{name: [number(v) for v in channel] for name, channel in zip(names, window)} for window in x]
+    return [{name: number(v) for name, v in zip(names, row)} for row in x]
 
 
 def to_array(spec: dict, instances: Sequence[Instance]) -> np.ndarray:

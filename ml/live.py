@@ -18,7 +18,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from ml.features import BATTERY_FEATURES, ENGINE_LAG_DAYS, ENGINE_PAST_CHANNELS, ENGINE_PIDS, battery_features
-from ml.inputs import Instance
+from ml.inputs import Instance, to_instances
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, SAMPLES_PER_DAY
 
 BATTERY_PIDS = ("CONTROL_MODULE_VOLTAGE", "SPEED", "INTAKE_TEMP", "ENGINE_LOAD")
@@ -73,6 +73,5 @@ def instance(family: str, signals: Grid, earlier: Sequence[Grid | None] = ()) ->
         if sum(v is not None for v in running) < MIN_RUNNING_SAMPLES:
             raise NotEnoughData(f"fewer than {MIN_RUNNING_SAMPLES} voltage samples since the engine started")
         arrays = {pid: np.array(values, dtype=float)[None, :] for pid, values in signals.items()}
-        row = battery_features(arrays)[0]
-        return {name: None if np.isnan(v) else float(v) for name, v in zip(BATTERY_FEATURES, row)}
+        return to_instances(BATTERY_FEATURES, battery_features(arrays))[0]
     raise NotEnoughData(NOT_LIVE.get(family, f"no live inputs for {family}"))

@@ -15,13 +15,13 @@ from ray import serve
 from ml import train
 from ml.datasets import FAMILIES, SEEN, family_dataset
 from ml.registry import CorruptArtifact
-from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS
+from ml.features import BRAKE_FEATURES, ENGINE_CHANNELS, INPUT_NAMES
+from ml.inputs import to_instances
 from ml.serving import deployment_name
 from ml.simulator import FleetConfig, simulate
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration
-
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +31,7 @@ def examples():
     out = {}
     for family in FAMILIES:
         x = family_dataset(family, fleet).x[:5]
-        if x.ndim == 3:
-            instances = [{c: row[i].tolist() for i, c in enumerate(ENGINE_CHANNELS)} for row in x]
-        else:
-            names = BATTERY_FEATURES if family == "battery" else BRAKE_FEATURES
-            instances = [{n: None if np.isnan(v) else float(v) for n, v in zip(names, row)} for row in x]
-        out[family] = (x, instances)
+        out[family] = (x, to_instances(INPUT_NAMES[family], x))
     return out
 
 

@@ -38,7 +38,8 @@ from ray import serve
 
 from cluster.stack import LocalStack
 from ml.datasets import FAMILIES, SEEN, family_dataset
-from ml.features import BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_CHANNELS
+from ml.features import INPUT_NAMES
+from ml.inputs import to_instances
 from ml.serving import deployment_name
 from ml.simulator import FleetConfig, simulate
 from serve_apps.auth import issue_token
@@ -67,13 +68,7 @@ def instances_by_family(count: int) -> dict[str, list[dict]]:
     out = {}
     for family in FAMILIES:
         x = family_dataset(family, fleet).x
-        x = x[np.arange(count) % len(x)]
-        if x.ndim == 3:
-            out[family] = [{c: [number(v) for v in window[i]] for i, c in enumerate(ENGINE_CHANNELS)}
-                           for window in x]
-        else:
-            names = BATTERY_FEATURES if family == "battery" else BRAKE_FEATURES
-            out[family] = [{n: number(v) for n, v in zip(names, row)} for row in x]
+        out[family] = to_instances(INPUT_NAMES[family], x[np.arange(count) % len(x)], number)
     return out
 
 
