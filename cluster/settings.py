@@ -35,8 +35,9 @@ class StackSettings(BaseModel):
     state_dir: Path = Path(".fleetray")
     # Where ml/registry.py stores model versions: a directory or any fsspec URI (s3://...).
     model_registry_uri: str = Field(default_factory=lambda data: str(Path(data["state_dir"]) / "registry"))
-    # Train, register and promote a small model of each family that has no promoted version
-    # when the stack starts (ml/defaults.py); FLEETRAY_TRAIN_MISSING_MODELS=0 skips it.
+    # Train, register and promote a default model (ml/defaults.py, size DEFAULT_SIZE) of each
+    # family that has no promoted version when the stack starts; FLEETRAY_TRAIN_MISSING_MODELS=0
+    # skips it.
     train_missing_models: bool = True
     database_url: str | None = None
     kafka_bootstrap_servers: str | None = None
