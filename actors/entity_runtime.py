@@ -53,6 +53,9 @@ class EntityKind(Protocol):
     async def activate(self, entity_id: str) -> Entity:
         """Load one entity's state from durable storage."""
 
+    def summary(self, entity: Entity) -> Any:
+        """What `ShardActor.active_summaries` reports of an active entity (kinds that offer it)."""
+
     async def close(self) -> None: ...
 
 
@@ -106,6 +109,12 @@ class EntityHost:
     def active_count(self) -> int:
         return sum(1 for s in self._slots.values() if s.entity is not None)
 
+    def active_summaries(self) -> dict[str, Any]:
+        """The kind's summary of every active entity. Read outside the mailboxes and without
+        touching their idle clocks: looking at an entity does not keep it activated."""
+        return {entity_id: self.kind.summary(slot.entity)
+                for entity_id, slot in self._slots.items() if slot.entity is not None}
+
 
 def load_kind(kind_path: str) -> EntityKind:
     """Instantiate an entity kind from 'module:ClassName'."""
@@ -152,6 +161,11 @@ class ShardActor:
         the entity's mailbox, so a waiting reader never holds up the entity's messages."""
         await self._ready()
         return await self._host.kind.watch(entity_id, cursor, timeout)
+
+    async def active_summaries(self) -> dict[str, Any]:
+        """entity id -> the kind's summary, for the active entities of this shard."""
+        await self._ready()
+        return self._host.active_summaries()
 
     async def stats(self) -> dict[str, Any]:
         await self._ready()
@@ -240,6 +254,13 @@ class ShardRouter:
         """Long-poll the entity's live events after `cursor` (see ShardActor.watch)."""
         shard = self._shards[shard_index(entity_id, len(self._shards))]
         return await shard.watch.remote(entity_id, cursor, timeout)
+
+    async def active_summaries(self) -> dict[str, Any]:
+        """entity id -> summary of every active entity on every shard (see EntityHost)."""
+        found: dict[str, Any] = {}
+        for summaries in await asyncio.gather(*(shard.active_summaries.remote() for shard in self._shards)):
+            found.update(summaries)
+        return found
 
     @property
     def shards(self) -> list[ray.actor.ActorHandle]:

@@ -251,6 +251,13 @@ class VehicleKind:
         await entity.load()
         return entity
 
+    def summary(self, entity: VehicleEntity) -> dict[str, Any] | None:
+        """Who an active vehicle belongs to and when it last reported (None: not registered),
+        for the maintenance sweep (actors/maintenance_sweep.py)."""
+        if entity.row is None:
+            return None
+        return {"tenant_id": entity.row["tenant_id"], "last_seen": entity.last_seen}
+
     async def close(self) -> None:
         await self.pool.close()
 

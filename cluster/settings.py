@@ -58,6 +58,9 @@ class StackSettings(BaseModel):
     entity_idle_seconds: float = 300.0
     relay_poll_seconds: float = 1.0
     relay_batch_size: int = 100
+    # Every this many seconds the maintenance sweep predicts the active vehicles with new readings
+    # and raises their maintenance alerts (actors/maintenance_sweep.py); 0: no sweep.
+    maintenance_sweep_seconds: float = 60.0
     auth: AuthSettings = Field(default_factory=AuthSettings)
     # Overrides of the vehicle alert rules' defaults (actors/vehicle_rules.py AlertRules), e.g.
     # {"coolant_max_c": 105}; FLEETRAY_ALERT_RULES takes them as JSON.
@@ -100,6 +103,7 @@ class StackSettings(BaseModel):
             demo_fleet=int(env.get("FLEETRAY_DEMO_FLEET", "3")),
             train_missing_models=env.get("FLEETRAY_TRAIN_MISSING_MODELS", "1") != "0",
             outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
+            maintenance_sweep_seconds=float(env.get("FLEETRAY_MAINTENANCE_SWEEP_SECONDS", "60")),
             auth=auth,
             alert_rules=json.loads(env.get("FLEETRAY_ALERT_RULES") or "{}"),
             webhook_secrets=parse_webhook_secrets(env["FLEETRAY_WEBHOOK_SECRETS"])

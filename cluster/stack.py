@@ -25,13 +25,14 @@ from actors.vehicle import VEHICLE_KIND
 from actors.consumers import CONSUMER_EFFECTS
 from actors.entity_runtime import shard_name
 from cluster.topology import (
-    BRIDGE_PREFIX, FLEET_ALERT_FEED, booking_router, find_bridges, consumer_name, ensure_consumers, ensure_relays, fleet_alert_feed,
+    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, booking_router, maintenance_sweep, find_bridges, consumer_name, ensure_consumers, ensure_relays, fleet_alert_feed,
     relay_name, relay_slots, vehicle_router,
 )
 from db import outbox
 from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
 from db.migrate import apply_migrations
 from db.pool import create_pool
+from serve_apps.deployment_defaults import API_APP
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,7 @@ class LocalStack:
         self.postgres = None
         self.broker: EmbeddedBroker | None = None
         self.pool = None
-        self.relays: list = []
-        self.consumers: list = []
+        self.loop_actors: list = []  # relays, consumers, the alert feed, the maintenance sweep
         self._ray_started_here = False
         self._supervisor: asyncio.Task | None = None
         self._started_ray_apps = False
@@ -103,14 +103,16 @@ class LocalStack:
         self._started_ray_apps = True
         booking_router(self.settings)
         vehicle_router(self.settings)
-        self.relays = ensure_relays(self.settings)
-        self.consumers = ensure_consumers(self.settings) + [fleet_alert_feed(self.settings)]
+        self.loop_actors = (ensure_relays(self.settings) + ensure_consumers(self.settings)
+                            + [fleet_alert_feed(self.settings)])
+        if self.settings.maintenance_sweep_seconds:
+            self.loop_actors.append(maintenance_sweep(self.settings))
         await self.supervise_once()
 
     async def supervise_once(self) -> None:
-        """(Re)start the loops of relays and consumers; a no-op for loops already running.
+        """(Re)start the loop actors' and bridges' loops; a no-op for loops already running.
         Ray restarts a dead actor's process; this call resumes its work."""
-        await asyncio.gather(*(a.start.remote() for a in self.relays + self.consumers + find_bridges()))
+        await asyncio.gather(*(a.start.remote() for a in self.loop_actors + find_bridges()))
 
     async def _supervise_forever(self) -> None:
         """Resume restarted actors every few seconds; delete old processed outbox rows hourly."""
@@ -146,7 +148,7 @@ class LocalStack:
         s = self.settings
         serve.start(http_options={"host": s.http_host, "port": s.http_port})
         serve.run(build_noop_app(), name="noop", route_prefix="/noop", blocking=False)
-        serve.run(build_api_app(s.model_dump(mode="json")), name="api", route_prefix="/", blocking=False)
+        serve.run(build_api_app(s.model_dump(mode="json")), name=API_APP, route_prefix="/", blocking=False)
 
     def start_metrics(self) -> None:
         from cluster.metrics_server import start_metrics_server
@@ -212,13 +214,13 @@ class LocalStack:
 
     def _remove_from_cluster(self) -> None:
         """On a cluster we joined: delete our Serve apps and kill our named actors only."""
-        for app in ("api", "noop"):
+        for app in (API_APP, "noop"):
             serve.delete(app)
         s = self.settings
         names = ([shard_name(BOOKING_KIND[0], i) for i in range(s.booking_shards)]
                  + [shard_name(VEHICLE_KIND[0], i) for i in range(s.vehicle_shards)]
                  + [relay_name(table, i) for table, i in relay_slots(s)]
-                 + [consumer_name(n) for n in CONSUMER_EFFECTS] + [FLEET_ALERT_FEED, DEMO_BRIDGE])
+                 + [consumer_name(n) for n in CONSUMER_EFFECTS] + [FLEET_ALERT_FEED, MAINTENANCE_SWEEP, DEMO_BRIDGE])
         for name in names:
             try:
                 ray.kill(ray.get_actor(name, namespace=RAY_NAMESPACE))

@@ -1,4 +1,5 @@
-"""The named Ray actors: entity shards, outbox relays (one set per outbox), booking consumers.
+"""The named Ray actors: entity shards, outbox relays (one set per outbox), booking consumers,
+the fleet alert feed and the maintenance sweep.
 
 Names are fixed so any process (launcher, Serve replica, CLI, test) can find them; all are
 detached and restartable, created with get_if_exists so starting twice is harmless.
@@ -13,6 +14,7 @@ from actors.vehicle import VEHICLE_KIND
 from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
 from actors.entity_runtime import ShardRouter, ensure_shards
 from actors.fleet_alert_feed import FleetAlertFeedActor
+from actors.maintenance_sweep import MaintenanceSweepActor
 from actors.outbox_relay import OutboxRelayActor
 from cluster.settings import RAY_NAMESPACE, StackSettings
 from db.outbox import BOOKING_OUTBOX, VEHICLE_ALERT_OUTBOX, OutboxTable
@@ -74,6 +76,15 @@ def fleet_alert_feed(settings: StackSettings) -> ray.actor.ActorHandle:
     return FleetAlertFeedActor.options(
         name=FLEET_ALERT_FEED, namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
     ).remote(settings.kafka_bootstrap_servers)
+
+
+MAINTENANCE_SWEEP = "maintenance-sweep"
+
+
+def maintenance_sweep(settings: StackSettings) -> ray.actor.ActorHandle:
+    return MaintenanceSweepActor.options(
+        name=MAINTENANCE_SWEEP, namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
+    ).remote(settings.model_dump(mode="json"), vehicle_router(settings).shards)
 
 
 BRIDGE_PREFIX = "device-bridge-"

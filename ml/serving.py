@@ -25,7 +25,7 @@ from db.pool import create_pool
 from ml import train
 from ml.datasets import FAMILIES
 from ml.registry import ModelRegistry
-from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
+from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS, deployment_name
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ VERSIONS_PER_REPLICA = 3
 # Three families share one GPU when the cluster has any; Serve packs fractional GPUs.
 GPU_SHARE = 0.3
 AUTOSCALING = {"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16}
-
-
-def deployment_name(family: str) -> str:
-    return f"{family}_model"
 
 
 def device() -> str:

@@ -1,4 +1,19 @@
-"""Options every fleetray Serve deployment shares."""
+"""Names and options of fleetray's Serve deployments."""
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+API_APP = "api"  # the Serve application of the HTTP API and the model deployments
+
+
+def deployment_name(family: str) -> str:
+    """The model family's deployment (ml/serving.py ModelServer) in the API application."""
+    return f"{family}_model"
+
+
+def model_server_handle(family: str) -> DeploymentHandle:
+    return serve.get_deployment_handle(deployment_name(family), app_name=API_APP)
+
 
 DEPLOYMENT_DEFAULTS = {
     "max_ongoing_requests": 256,

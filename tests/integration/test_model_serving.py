@@ -10,14 +10,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from ray import serve
 
 from ml import train
 from ml.datasets import FAMILIES, SEEN, family_dataset
 from ml.registry import CorruptArtifact
 from ml.features import BRAKE_FEATURES, ENGINE_CHANNELS, INPUT_NAMES
 from ml.inputs import to_instances
-from ml.serving import deployment_name
+from serve_apps.deployment_defaults import model_server_handle
 from ml.simulator import FleetConfig, simulate
 from tests.conftest import wait_until
 
@@ -56,8 +55,7 @@ async def test_each_family_predicts_like_the_trained_model(family, served_models
 
 async def test_models_run_on_the_cpu_here_and_the_list_shows_what_serves(served_models, make_client):
     for family in FAMILIES:
-        handle = serve.get_deployment_handle(deployment_name(family), app_name="api")
-        assert await handle.serving_device.remote() == "cpu"  # no GPU on this machine
+        assert await model_server_handle(family).serving_device.remote() == "cpu"  # no GPU on this machine
     listing = (await make_client().get("/v1/models")).json()
     assert {m["model"]: m["stable_version"] for m in listing} == served_models
 

@@ -1,14 +1,18 @@
-"""GET /v1/vehicles/{id}/predictions on the real stack: simulated trips are sent as telemetry,
-each with the vehicle's trip a week earlier, the vehicle's entity reads both windows back out of
-PostgreSQL, the served models predict exactly what the trained models predict on the same trips, and a prediction past the engine model's
-threshold raises a maintenance alert (through the alert outbox) that a healthy trip clears."""
+"""GET /v1/vehicles/{id}/predictions and the maintenance sweep on the real stack: simulated
+trips are sent as telemetry, each with the vehicle's trip a week earlier, the vehicle's entity
+reads both windows back out of PostgreSQL, the served models predict exactly what the trained
+models predict on the same trips, and a prediction past the engine model's threshold raises a
+maintenance alert (through the alert outbox) that a healthy trip clears."""
 
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+import ray
 
 from actors.vehicle_rules import AlertRules
+from cluster.settings import RAY_NAMESPACE
+from cluster.topology import MAINTENANCE_SWEEP
 from ml import train
 from ml.features import ENGINE_LAG_DAYS, battery_features, engine_windows
 from ml.live import NOT_LIVE
@@ -110,11 +114,43 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
     assert risk[safe] < threshold
     assert [(a["change"], a["key"]) for a in body["alerts"] if a["key"] == "maintenance:engine"] == [
         ("cleared", "maintenance:engine")]
+    assert await maintenance_events(pool, vehicle_id) == ["VehicleAlertRaised", "VehicleAlertCleared"]
+
+
+async def maintenance_events(pool, vehicle_id: str) -> list[str]:
     events = await pool.fetch(
         """SELECT event_type FROM vehicle_alert_outbox
             WHERE vehicle_id = $1 AND event_payload ->> 'alert_key' = 'maintenance:engine' ORDER BY id""",
         vehicle_id)
-    assert [e["event_type"] for e in events] == ["VehicleAlertRaised", "VehicleAlertCleared"]
+    return [e["event_type"] for e in events]
+
+
+async def test_the_maintenance_sweep_raises_and_clears_alerts_without_anyone_asking(
+        fleet, engine_model, served_models, make_client, pool):
+    """The stack's sweep actor (its own period is an hour here) predicts the active vehicles
+    with new readings: the risky trip raises the alert, the safe trip clears it, and a round
+    without new readings changes nothing."""
+    sweep = ray.get_actor(MAINTENANCE_SWEEP, namespace=RAY_NAMESPACE)
+    model, _ = engine_model
+    risky, safe = riskiest_and_safest_trips(fleet, model)
+    operator, client = make_client("op", TENANT, role="operator"), make_client("ann", TENANT)
+    vehicle_id = unique("swept")
+    assert (await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Van"})).status_code == 201
+
+    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    await send_trip_and_its_week(client, vehicle_id, fleet, *risky, start)
+    report = await sweep.sweep.remote()
+    assert report["predicted"]["engine"] >= 1 and report["alerts_raised"] >= 1 and report["failed_chunks"] == 0
+    vehicle = (await client.get(f"/v1/vehicles/{vehicle_id}")).json()
+    assert "maintenance:engine" in {a["key"] for a in vehicle["alerts"]}
+    assert await maintenance_events(pool, vehicle_id) == ["VehicleAlertRaised"]
+
+    await send_trip_and_its_week(client, vehicle_id, fleet, *safe, start + timedelta(minutes=10))
+    await sweep.sweep.remote()
+    vehicle = (await client.get(f"/v1/vehicles/{vehicle_id}")).json()
+    assert "maintenance:engine" not in {a["key"] for a in vehicle["alerts"]}
+    await sweep.sweep.remote()
+    assert await maintenance_events(pool, vehicle_id) == ["VehicleAlertRaised", "VehicleAlertCleared"]
 
 
 async def test_a_vehicle_without_data_says_what_is_missing(served_models, make_client):

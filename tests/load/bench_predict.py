@@ -40,7 +40,7 @@ from cluster.stack import LocalStack
 from ml.datasets import FAMILIES, SEEN, family_dataset
 from ml.features import INPUT_NAMES
 from ml.inputs import to_instances
-from ml.serving import deployment_name
+from serve_apps.deployment_defaults import API_APP, deployment_name, model_server_handle
 from ml.simulator import FleetConfig, simulate
 from serve_apps.auth import issue_token
 from tests.load.bench_cancel import summary
@@ -118,13 +118,12 @@ async def wait_for_models(client: httpx.AsyncClient, timeout: float = 120) -> di
 
 
 async def serving_devices() -> dict[str, str]:
-    return {family: await serve.get_deployment_handle(deployment_name(family), app_name="api")
-            .serving_device.remote() for family in FAMILIES}
+    return {family: await model_server_handle(family).serving_device.remote() for family in FAMILIES}
 
 
 def replicas() -> dict[str, int]:
     """Running replicas of each model deployment (they autoscale with the load)."""
-    deployments = serve.status().applications["api"].deployments
+    deployments = serve.status().applications[API_APP].deployments
     return {family: sum(n for state, n in deployments[deployment_name(family)].replica_states.items()
                         if str(getattr(state, "value", state)) == "RUNNING") for family in FAMILIES}
 

@@ -8,7 +8,7 @@ from ray.serve.schema import ServeDeploySchema
 
 from cluster import metrics
 from ml.datasets import FAMILIES
-from ml.serving import deployment_name
+from serve_apps.deployment_defaults import API_APP, deployment_name
 
 CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
 
@@ -19,7 +19,7 @@ def test_serve_config_is_valid_and_its_builders_exist():
         module, _, attr = app.import_path.partition(":")
         builder = getattr(importlib.import_module(module), attr)
         assert builder(app.args) is not None
-    api = next(app for app in config.applications if app.name == "api")
+    api = next(app for app in config.applications if app.name == API_APP)
     assert {d.name for d in api.deployments} == {"FleetApi"} | {deployment_name(f) for f in FAMILIES}
 
 

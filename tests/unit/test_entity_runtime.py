@@ -1,9 +1,12 @@
 """The entity host's guarantees: per-entity order, cross-entity concurrency, passivation."""
 
 import asyncio
+import time
+from types import SimpleNamespace
 
 import pytest
 
+from actors import entity_runtime
 from actors.entity_runtime import EntityHost, shard_index
 
 
@@ -32,6 +35,9 @@ class FakeKind:
         self.activated.append(entity_id)
         return RecordingEntity(entity_id, self.log)
 
+    def summary(self, entity):
+        return entity.count
+
 
 async def test_messages_to_one_entity_run_one_at_a_time_in_order():
     kind = FakeKind()
@@ -57,11 +63,26 @@ async def test_idle_entities_are_passivated_and_reactivated_with_fresh_state():
     host = EntityHost(kind, idle_seconds=10)
     await host.ask("a", "work", {"n": 0})
     assert host.passivate_idle(now=asyncio.get_running_loop().time() - 1000) == 0  # not idle yet
-    import time
     assert host.passivate_idle(now=time.monotonic() + 11) == 1
     assert host.active_count == 0
     assert await host.ask("a", "work", {"n": 1}) == 1  # new activation, count restarted
     assert kind.activated == ["a", "a"]
+
+
+async def test_active_summaries_leave_the_idle_clocks_alone(monkeypatch):
+    """The maintenance sweep looks at every active entity each round: that must not keep them
+    activated."""
+    clock = [100.0]
+    monkeypatch.setattr(entity_runtime, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    kind = FakeKind()
+    host = EntityHost(kind, idle_seconds=10)
+    await host.ask("a", "work", {"n": 0})
+    await host.ask("a", "work", {"n": 1})
+    await host.ask("b", "work", {"n": 0})
+    clock[0] = 108.0
+    assert host.active_summaries() == {"a": 2, "b": 1}
+    assert host.passivate_idle(now=111.0) == 2, "idle since 100, not since they were looked at"
+    assert host.active_summaries() == {}
 
 
 async def test_a_failed_message_drops_live_state_so_the_next_one_reloads():

@@ -1,0 +1,95 @@
+"""Model predictions for vehicles, and the maintenance alerts they raise or clear.
+
+Each vehicle's entity reads its live windows out of its telemetry (ml/live.py); the instances of
+many vehicles go to a family's model deployment in one call; then each vehicle's entity raises
+or clears its `maintenance:<family>` alerts. `GET /v1/vehicles/{id}/predictions` runs this for
+one vehicle, the maintenance sweep (actors/maintenance_sweep.py) for the whole active fleet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from actors.entity_runtime import ShardRouter
+from ml import live
+from serve_apps.errors import ApiError, unwrap
+from serve_apps.model_client import ModelClient
+
+Result = dict[str, Any]  # {"version", "role", "outputs", "thresholds", "window", ...} or {"unavailable": reason}
+
+
+@dataclass(frozen=True)
+class VehicleRef:
+    vehicle_id: str
+    tenant_id: str  # the caller's tenant: the entity refuses another tenant's asks (NOT_FOUND)
+
+
+@dataclass(frozen=True)
+class VehiclePrediction:
+    results: dict[str, Result]  # by family
+    alerts: list[dict[str, Any]]  # the alert changes these predictions made
+
+
+class VehiclePredictor:
+    def __init__(self, vehicles: ShardRouter, models: ModelClient):
+        self.vehicles = vehicles
+        self.models = models
+
+    async def predict(self, targets: Sequence[VehicleRef], families: Sequence[str]) -> list[VehiclePrediction]:
+        """Every family's result for every target, and the alerts each vehicle then raised or
+        cleared. An entity's domain error (another tenant's vehicle) raises as an ApiError."""
+        columns = await asyncio.gather(*(self.predict_family(family, targets) for family in families))
+        results = [dict(zip(families, row)) for row in zip(*columns)] if families else [{} for _ in targets]
+        replies = await asyncio.gather(*(
+            self.vehicles.ask(target.vehicle_id, "maintenance", {
+                "tenant_id": target.tenant_id,
+                "predictions": {family: r for family, r in by_family.items() if "outputs" in r}})
+            for target, by_family in zip(targets, results)))
+        return [VehiclePrediction(by_family, unwrap(reply, "alerts")) for by_family, reply in zip(results, replies)]
+
+    async def predict_family(self, family: str, targets: Sequence[VehicleRef]) -> list[Result]:
+        """One result per target; the targets' instances go to the model in one request."""
+        window = live.LIVE_WINDOWS.get(family)
+        if window is None:
+            return [{"unavailable": live.NOT_LIVE.get(family, "no live inputs")} for _ in targets]
+        grids = await asyncio.gather(*(self._windows(target, window) for target in targets))
+        results: list[Result] = [{} for _ in targets]
+        instances, owners = [], []
+        for i, (latest, earlier) in enumerate(grids):
+            if isinstance(latest, str):
+                results[i] = {"unavailable": latest}
+                continue
+            try:
+                instances.append(live.instance(family, latest["signals"], [g and g["signals"] for g in earlier]))
+                owners.append(i)
+            except live.NotEnoughData as exc:
+                results[i] = {"unavailable": str(exc)}
+        if not instances:
+            return results
+        try:
+            answer = await self.models.predict(family, instances)
+        except ApiError as exc:
+            if exc.code != "UNAVAILABLE":
+                raise
+            for i in owners:
+                results[i] = {"unavailable": exc.message}
+            return results
+        for i, outputs in zip(owners, answer["predictions"]):
+            latest, earlier = grids[i]
+            results[i] = {
+                "version": answer["version"], "role": answer["role"], "outputs": outputs,
+                "thresholds": answer["thresholds"],
+                "window": {"start": latest["start"], "step_seconds": latest["step_seconds"], "samples": window.samples},
+                "earlier_windows": [{"lag_days": lag, "start": g and g["start"]}
+                                    for lag, g in zip(window.lag_days[1:], earlier)]}
+        return results
+
+    async def _windows(self, target: VehicleRef, window: live.LiveWindow) -> tuple[dict | str, list[dict | None]]:
+        """(the latest window, or why there is none; the windows of the further lags or None)."""
+        answers = await asyncio.gather(*(
+            self.vehicles.ask(target.vehicle_id, "window", {"tenant_id": target.tenant_id, **request})
+            for request in window.requests()))
+        latest, *earlier = [unwrap(answer, "window") for answer in answers]
+        return (answers[0]["reason"] if latest is None else latest), earlier
