@@ -21,6 +21,8 @@ import ray
 
 from actors.background import BackgroundLoopActor
 from actors.entity_runtime import ShardRouter
+from cluster.logs import configure_json_logging
+from cluster import metrics
 from cluster.settings import StackSettings
 from db.pool import create_pool
 from ml import live
@@ -48,11 +50,11 @@ class SweepReport:
 @ray.remote(max_restarts=-1)
 class MaintenanceSweepActor(BackgroundLoopActor):
     def __init__(self, settings: dict[str, Any], vehicle_shards: list[ray.actor.ActorHandle]):
+        configure_json_logging()
         self.settings = StackSettings.model_validate(settings)
         self.vehicles = ShardRouter(vehicle_shards)
         self._predictor: VehiclePredictor | None = None
         self._swept: dict[str, datetime] = {}  # vehicle id -> its last_seen when it was last swept
-        self.last_report: SweepReport | None = None
 
     async def loop(self) -> None:
         while True:
@@ -98,6 +100,8 @@ class MaintenanceSweepActor(BackgroundLoopActor):
                     report.alerts_cleared += alert["change"] == "cleared"
         self._swept = {vehicle_id: seen for vehicle_id, seen in self._swept.items() if vehicle_id in active}
         report.seconds = round(time.monotonic() - started, 3)
-        self.last_report = report
+        metrics.MAINTENANCE_SWEEP_DURATION.observe(report.seconds)  # via the module: Ray pickles this class
+        for family, count in report.predicted.items():
+            metrics.MAINTENANCE_PREDICTIONS.labels(family).inc(count)
         log.info("maintenance sweep: %s", asdict(report))
         return asdict(report)

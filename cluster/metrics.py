@@ -1,4 +1,4 @@
-"""Prometheus metrics with the ADR-023 names (section 6.1).
+"""Prometheus metrics: the ADR-023 names (section 6.1), and the maintenance sweep's.
 
 Counters and histograms live in whichever process does the work (Serve replicas, relay
 actors). The stack sets PROMETHEUS_MULTIPROC_DIR for every process it starts, so one scrape
@@ -21,6 +21,12 @@ CANCELLATION_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
 CANCELLATION_ERRORS = Counter(
     "booking_cancellation_errors_total", "Cancellation errors by type", ["error_type"])
+
+MAINTENANCE_PREDICTIONS = Counter(
+    "maintenance_sweep_predictions_total", "Vehicles the maintenance sweep predicted, by model family", ["family"])
+MAINTENANCE_SWEEP_DURATION = Histogram(
+    "maintenance_sweep_duration_seconds", "Time of one maintenance sweep round",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,11 @@ maintenance alert (through the alert outbox) that a healthy trip clears."""
 
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import numpy as np
 import pytest
 import ray
+from prometheus_client.parser import text_string_to_metric_families
 
 from actors.vehicle_rules import AlertRules
 from cluster.settings import RAY_NAMESPACE
@@ -126,7 +128,7 @@ async def maintenance_events(pool, vehicle_id: str) -> list[str]:
 
 
 async def test_the_maintenance_sweep_raises_and_clears_alerts_without_anyone_asking(
-        fleet, engine_model, served_models, make_client, pool):
+        fleet, engine_model, served_models, make_client, pool, stack):
     """The stack's sweep actor (its own period is an hour here) predicts the active vehicles
     with new readings: the risky trip raises the alert, the safe trip clears it, and a round
     without new readings changes nothing."""
@@ -151,6 +153,13 @@ async def test_the_maintenance_sweep_raises_and_clears_alerts_without_anyone_ask
     assert "maintenance:engine" not in {a["key"] for a in vehicle["alerts"]}
     await sweep.sweep.remote()
     assert await maintenance_events(pool, vehicle_id) == ["VehicleAlertRaised", "VehicleAlertCleared"]
+
+    async with httpx.AsyncClient() as scraper:
+        metrics = (await scraper.get(stack.urls()["metrics_url"])).text
+    samples = {(s.name, s.labels.get("family")): s.value
+               for family in text_string_to_metric_families(metrics) for s in family.samples}
+    assert samples[("maintenance_sweep_predictions_total", "engine")] >= 2
+    assert samples[("maintenance_sweep_duration_seconds_count", None)] >= 3
 
 
 async def test_a_vehicle_without_data_says_what_is_missing(served_models, make_client):
