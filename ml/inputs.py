@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ml.features import fill_gaps
+from ml.features import INPUT_NAMES, fill_gaps
 
 Instance = dict[str, float | None | Sequence[float | None]]
 MAX_INSTANCES = 256
@@ -25,6 +25,16 @@ class InputError(ValueError):
 def input_names(spec: dict) -> list[str]:
     """The names an instance must have: channels of a window, or features of a row."""
     return spec["channels"] if "channels" in spec else spec["features"]
+
+
+def layout_problem(family: str, spec: dict) -> str | None:
+    """Why a version of `family` trained for the inputs in `spec` cannot run in this release
+    (an older input layout: its weights would not fit), or None when it can."""
+    trained_for, takes = input_names(spec), INPUT_NAMES[family]
+    if trained_for == takes:
+        return None
+    return (f"a {family} model for inputs {', '.join(trained_for)}; this release's takes {', '.join(takes)}: "
+            f"train and promote a new one (fleetray model train {family})")
 
 
 def json_number(value: float) -> float | None:

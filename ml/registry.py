@@ -27,6 +27,8 @@ import asyncpg
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from ml.inputs import layout_problem
+
 REGISTRY_LOCK_ID = 0x0F1EE8  # advisory lock namespace: (this, hashtext(name)) per model name
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # a path component; mirrors the SQL CHECK
 CHUNK = 1 << 20
@@ -102,6 +104,12 @@ class ServedModel:
         if self.canary is not None and draw * 100 < self.canary_traffic_pct:
             return self.canary
         return self.stable
+
+
+def _check_layout(model: ModelVersion) -> None:
+    problem = layout_problem(model.family, model.metadata["input"])
+    if problem:
+        raise IncompatibleArtifact(f"{model.name} v{model.version} cannot serve: {problem}")
 
 
 def previous_stable(history: Iterable[tuple[str, int]]) -> int | None:
@@ -196,10 +204,11 @@ class ModelRegistry:
 
     async def promote(self, name: str, version: int, traffic_pct: int | None = None) -> Serving:
         """Without traffic_pct (or 100) the version becomes stable and any canary is cleared;
-        with 1-99 it becomes the canary taking that share beside the current stable one."""
+        with 1-99 it becomes the canary taking that share beside the current stable one. A
+        version this release cannot run (an older input layout) is refused."""
         if traffic_pct is not None and not 1 <= traffic_pct <= 100:
             raise RegistryError(f"traffic must be 1-100 %, got {traffic_pct}")
-        await self.verify(name, version)
+        _check_layout(await self.verify(name, version))
         async with self._transaction() as conn:
             await _lock(conn, name)
             current = await conn.fetchrow("SELECT * FROM model_deployments WHERE name = $1", name)
@@ -227,6 +236,7 @@ class ModelRegistry:
             if previous is None:
                 raise RegistryError(f"{name} has no earlier stable version to roll back to "
                                     f"(v{current['stable_version']} is the first)")
+            _check_layout(await self.get(name, previous))
             return await _apply(conn, name, "rollback", previous, None, 0)
 
     @asynccontextmanager

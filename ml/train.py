@@ -23,7 +23,7 @@ import torch
 import xgboost as xgb
 
 from ml import datasets, families, metrics, report
-from ml.inputs import input_names
+from ml.inputs import layout_problem
 from ml.registry import IncompatibleArtifact
 from ml.simulator import HORIZON_DAYS, PIDS, SIMULATOR_VERSION
 
@@ -88,11 +88,9 @@ def load(out_dir: Path | str) -> tuple[families.Family, dict]:
     layout) is refused: its weights would not fit."""
     out = Path(out_dir)
     metadata = json.loads((out / "metadata.json").read_text())
+    problem = layout_problem(metadata["family"], metadata["input"])
+    if problem:
+        raise IncompatibleArtifact(f"{out}: {problem}")
     model = families.make(metadata["family"], metadata["seed"])
-    trained_for = input_names(metadata["input"])
-    if trained_for != model.input_names:
-        raise IncompatibleArtifact(
-            f"{out}: a {model.name} model for inputs {', '.join(trained_for)}; this release's takes "
-            f"{', '.join(model.input_names)}: train and promote a new one (fleetray model train {model.name})")
     model.load(out, metadata["model_files"])
     return model, metadata

@@ -1,17 +1,22 @@
 """The model registry against the real PostgreSQL: versions of a small trained model are
 copied, hash-checked and numbered per name (also under concurrency), promoted as stable or
-canary and rolled back; corrupted or missing files are refused; a memory:// root works; and a
-fetched artifact predicts exactly like the one trained."""
+canary and rolled back; corrupted or missing files, and versions of an older input layout, are
+refused; a memory:// root works; and a fetched artifact predicts exactly like the one trained."""
 
 import asyncio
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from cluster import cli
 from ml.datasets import build
-from ml.registry import CorruptArtifact, InvalidArtifact, MissingArtifact, ModelRegistry, RegistryError, UnknownVersion
+from ml.defaults import ensure_served_models
+from ml.features import BRAKE_FEATURES, INPUT_NAMES
+from ml.registry import (
+    CorruptArtifact, IncompatibleArtifact, InvalidArtifact, MissingArtifact, ModelRegistry, RegistryError, UnknownVersion,
+)
 from ml.train import load, train
 from tests.conftest import unique
 
@@ -179,3 +184,32 @@ def test_cli_register_promote_list_rollback(private_database_url, artifact, tmp_
     assert exit_.value.code == 1 and f"no model '{model}' version 5" in capsys.readouterr().err
     cli.main(["model", "rollback", model])
     assert capsys.readouterr().out == f"{model}: stable v1 takes all traffic\n"
+
+
+async def test_versions_of_an_older_input_layout_are_refused_and_replaced(registry, artifact, tmp_path, monkeypatch):
+    """A registry from an older checkout: its promoted brakes version takes one feature fewer
+    than this release's model. Promoting or rolling back onto it is refused, and the stack's
+    start-up (ensure_served_models) promotes the newest version that fits instead of it."""
+    old_features = BRAKE_FEATURES[:-1]
+    old = tmp_path / "old-brakes"
+    shutil.copytree(artifact, old)
+    metadata = json.loads((old / "metadata.json").read_text())
+    metadata["input"]["features"] = old_features
+    (old / "metadata.json").write_text(json.dumps(metadata))
+    fits = await registry.register(artifact, "brakes")
+    older = await registry.register(old, "brakes")
+    with pytest.raises(IncompatibleArtifact, match=f"brakes v{older} cannot serve: a brakes model for inputs "
+                                                   r"km_since_pad_change, .* \(fleetray model train brakes\)"):
+        await registry.promote("brakes", older)
+    with monkeypatch.context() as release:  # the older release, whose brakes model took those inputs
+        release.setitem(INPUT_NAMES, "brakes", old_features)
+        await registry.promote("brakes", older)
+
+    lines = []
+    assert await ensure_served_models(registry, tmp_path / "work", size="small", progress=lines.append,
+                                      families=["brakes"]) == {"brakes": fits}
+    assert f"the promoted v{older} cannot serve in this release" in lines[0]
+    assert (await registry.serving("brakes")).stable_version == fits
+    with pytest.raises(IncompatibleArtifact, match=f"brakes v{older} cannot serve"):
+        await registry.rollback("brakes")
+    assert await ensure_served_models(registry, tmp_path / "again", families=["brakes"]) == {}
