@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +40,7 @@ CHUNK_VEHICLES = 64  # vehicles per model request: big enough to batch, small en
 class SweepReport:
     active: int = 0
     due: int = 0  # active vehicles with readings since they were last swept
-    predicted: dict[str, int] | None = None  # family -> vehicles it predicted
+    predicted: dict[str, int] = field(default_factory=dict)  # family -> vehicles it predicted
     alerts_raised: int = 0
     alerts_cleared: int = 0
     failed_chunks: int = 0
