@@ -25,8 +25,8 @@ from actors.vehicle import VEHICLE_KIND
 from actors.consumers import CONSUMER_EFFECTS
 from actors.entity_runtime import shard_name
 from cluster.topology import (
-    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, booking_router, maintenance_sweep, find_bridges, consumer_name, ensure_consumers, ensure_relays, fleet_alert_feed,
-    relay_name, relay_slots, vehicle_router,
+    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, booking_router, consumer_name, ensure_consumers,
+    ensure_relays, find_bridges, fleet_alert_feed, maintenance_sweep, relay_name, relay_slots, vehicle_router,
 )
 from db import outbox
 from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres

@@ -41,7 +41,7 @@ class VehiclePredictor:
         """Every family's result for every target, and the alerts each vehicle then raised or
         cleared. An entity's domain error (another tenant's vehicle) raises as an ApiError."""
         columns = await asyncio.gather(*(self.predict_family(family, targets) for family in families))
-        results = [dict(zip(families, row)) for row in zip(*columns)] if families else [{} for _ in targets]
+        results = [{family: column[i] for family, column in zip(families, columns)} for i in range(len(targets))]
         replies = await asyncio.gather(*(
             self.vehicles.ask(target.vehicle_id, "maintenance", {
                 "tenant_id": target.tenant_id,

@@ -48,6 +48,15 @@ async def send_trip_and_its_week(client, vehicle_id: str, fleet, v: int, d: int,
     await send_trip(client, vehicle_id, trip(fleet, v, d), start)
 
 
+async def register_vehicle(make_client, prefix: str):
+    """A vehicle registered by an operator of TENANT, and a user client of that tenant."""
+    vehicle_id = unique(prefix)
+    response = await make_client("op", TENANT, role="operator").post(
+        "/v1/vehicles", json={"vehicle_id": vehicle_id, "name": prefix.title()})
+    assert response.status_code == 201, response.text
+    return make_client("ann", TENANT), vehicle_id
+
+
 @pytest.fixture(scope="module")
 async def engine_model(model_registry, served_models, tmp_path_factory):
     model, metadata = train.load(await model_registry.fetch(
@@ -79,9 +88,7 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
         fleet, engine_model, model_registry, served_models, make_client, pool, tmp_path):
     model, threshold = engine_model
     risky, safe = riskiest_and_safest_trips(fleet, model)
-    operator, client = make_client("op", TENANT, role="operator"), make_client("ann", TENANT)
-    vehicle_id = unique("predicted")
-    assert (await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Van"})).status_code == 201
+    client, vehicle_id = await register_vehicle(make_client, "predicted")
 
     start = datetime.now(timezone.utc) - timedelta(hours=1)
     await send_trip_and_its_week(client, vehicle_id, fleet, *risky, start)
@@ -135,9 +142,7 @@ async def test_the_maintenance_sweep_raises_and_clears_alerts_without_anyone_ask
     sweep = ray.get_actor(MAINTENANCE_SWEEP, namespace=RAY_NAMESPACE)
     model, _ = engine_model
     risky, safe = riskiest_and_safest_trips(fleet, model)
-    operator, client = make_client("op", TENANT, role="operator"), make_client("ann", TENANT)
-    vehicle_id = unique("swept")
-    assert (await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Van"})).status_code == 201
+    client, vehicle_id = await register_vehicle(make_client, "swept")
 
     start = datetime.now(timezone.utc) - timedelta(hours=1)
     await send_trip_and_its_week(client, vehicle_id, fleet, *risky, start)
@@ -163,9 +168,7 @@ async def test_the_maintenance_sweep_raises_and_clears_alerts_without_anyone_ask
 
 
 async def test_a_vehicle_without_data_says_what_is_missing(served_models, make_client):
-    operator, client = make_client("op", TENANT, role="operator"), make_client("ann", TENANT)
-    vehicle_id = unique("quiet")
-    assert (await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Quiet"})).status_code == 201
+    client, vehicle_id = await register_vehicle(make_client, "quiet")
     body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
     assert body["predictions"]["engine"] == {"unavailable": "no readings yet"}
     assert "no engine start" in body["predictions"]["battery"]["unavailable"]
@@ -173,8 +176,6 @@ async def test_a_vehicle_without_data_says_what_is_missing(served_models, make_c
 
 
 async def test_another_tenants_vehicle_is_a_404(served_models, make_client):
-    operator = make_client("op", TENANT, role="operator")
-    vehicle_id = unique("private")
-    assert (await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Mine"})).status_code == 201
+    _, vehicle_id = await register_vehicle(make_client, "private")
     response = await make_client("eve", "other-tenant").get(f"/v1/vehicles/{vehicle_id}/predictions")
     assert response.status_code == 404 and response.json()["error"] == "NOT_FOUND"
