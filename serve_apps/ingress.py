@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from cluster.logs import configure_json_logging
+from cluster.logs import configure_serve_replica_logging
 from cluster.settings import StackSettings
 from serve_apps import bookings, fleet, health, models, predictions, streams, vehicles, webhooks
 from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
@@ -36,7 +36,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 class FleetApi:
     async def __init__(self, settings: dict[str, Any], model_servers: dict[str, DeploymentHandle]):
         """model_servers: the handle of each model family's deployment (ml/serving.py)."""
-        configure_json_logging()
+        configure_serve_replica_logging()
         self.services = await open_services(StackSettings.model_validate(settings), model_servers)
 
     def __serve_build_asgi_app__(self) -> FastAPI:

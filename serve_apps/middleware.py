@@ -1,4 +1,4 @@
-"""ASGI middleware: a request id on every request and response, and bearer-token auth.
+"""ASGI middleware: the request id on every request, and bearer-token auth.
 
 Pure ASGI (not BaseHTTPMiddleware) because it runs on every request of a hot path.
 """
@@ -6,7 +6,7 @@ Pure ASGI (not BaseHTTPMiddleware) because it runs on every request of a hot pat
 from __future__ import annotations
 
 import uuid
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serve_apps.auth import InvalidToken, TokenVerifier
 from serve_apps.errors import error_response
@@ -17,7 +17,11 @@ SIGNED_PREFIXES = (WEBHOOK_PREFIX,)  # no bearer token: each request carries its
 
 
 class RequestContextMiddleware:
-    """Sets scope['state']['request_id'] and ['principal']; answers 401 for a bad token."""
+    """Sets scope['state']['request_id'] and ['principal']; answers 401 for a bad token.
+
+    The request id is Serve's: its RequestIdMiddleware, around every Serve app, keeps the
+    client's X-Request-ID or generates one, puts it in the request headers and answers with it.
+    Outside Serve (the in-process app of some tests) one is generated here."""
 
     def __init__(self, app: ASGIApp, verifier: TokenVerifier | None):
         self.app = app
@@ -28,16 +32,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:100] or uuid.uuid4().hex
         state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                if not any(name.lower() == b"x-request-id" for name, _ in headers):
-                    headers.append((b"x-request-id", request_id.encode()))
-            await send(message)
+        state["request_id"] = headers.get(b"x-request-id", b"").decode("latin-1")[:100] or uuid.uuid4().hex
 
         path = scope["path"]
         if path not in PUBLIC_PATHS and not path.startswith(SIGNED_PREFIXES):
@@ -50,6 +46,6 @@ class RequestContextMiddleware:
             except InvalidToken as exc:
                 response = error_response("UNAUTHENTICATED", f"Invalid or missing token: {exc}",
                                           headers={"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send_with_id)
+                await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send_with_id)
+        await self.app(scope, receive, send)

@@ -2,11 +2,14 @@
 outbox relay -> broker -> both consumers, all real, on a local Ray."""
 
 import asyncio
+import json
 import time
+from pathlib import Path
 
 import httpx
 import jwt
 import pytest
+import ray
 
 from db.flags import BOOKING_CANCELLATION_FLAG, set_flag_percentage
 from tests.conftest import consumed_counts, create_booking, unique, wait_until
@@ -131,6 +134,24 @@ async def test_cancellations_are_audit_logged(stack, make_client, pool):
         booking["booking_id"]))
     assert (row["user_id"], row["ip_address"], row["outcome"], row["request_id"]) == (
         user, "127.0.0.1", "cancelled", "req-audit-1")
+
+
+async def test_cancellations_log_one_json_line_with_the_request_id(stack, make_client):
+    client = make_client(unique("user"))
+    booking = await create_booking(client)
+    response = await client.post(f"/v1/bookings/{booking['booking_id']}/cancel", json=CANCEL,
+                                 headers={"x-request-id": "req-log-1"})
+    assert response.headers.get_list("x-request-id") == ["req-log-1"]
+    serve_logs = Path(ray._private.worker._global_node.get_logs_dir_path()) / "serve"
+
+    def logged() -> list[dict]:
+        lines = (line for path in serve_logs.glob("replica_api_FleetApi_*.log")
+                 for line in path.read_text().splitlines() if line.startswith("{"))
+        return [entry for entry in map(json.loads, lines)
+                if entry.get("message") == "cancel_booking" and entry.get("request_id") == "req-log-1"]
+    [entry] = await wait_until(lambda: asyncio.to_thread(logged))
+    assert (entry["booking_id"], entry["outcome"]) == (booking["booking_id"], "cancelled")
+    assert entry["duration_ms"] > 0
 
 
 async def test_healthz_and_metrics(stack, make_client):

@@ -15,6 +15,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 from cluster.stack import LocalStack
 from serve_apps.auth import issue_token
 from tests.load.bench_stack import bench_settings, default_state_dir
+from tests.load.cpu_split import CpuSplit, children_cpu_seconds, format_split
 
 BENCH_USER = "bench-user"
 
@@ -43,21 +45,26 @@ async def seed_bookings(pool, count: int) -> list[str]:
 
 
 def load(url: str, args: argparse.Namespace, **extra: str) -> dict:
+    """One closed_loop run in its own process, with the CPU each process role spent meanwhile."""
     cmd = [sys.executable, "-m", "tests.load.closed_loop", "--url", url,
            "--concurrency", str(args.concurrency), "--duration", str(args.duration)]
     if getattr(args, "rate", None):
         cmd += ["--rate", str(args.rate)]
     for key, value in extra.items():
         cmd += [f"--{key.replace('_', '-')}", value]
+    split = CpuSplit()
+    split.start()
+    started, children_before = time.monotonic(), children_cpu_seconds()
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    return json.loads(out.stdout)
+    generator = {"load generator": children_cpu_seconds() - children_before}
+    return {**json.loads(out.stdout), "cpu": split.stop(generator), "wall": time.monotonic() - started}
 
 
 def summary(name: str, result: dict) -> dict:
     lat = np.array(result["latencies"]) * 1000
     return {"name": name, "requests": len(lat), "rps": len(lat) / result["elapsed"],
             "p50": np.percentile(lat, 50), "p95": np.percentile(lat, 95), "p99": np.percentile(lat, 99),
-            "statuses": result["statuses"], "latencies": lat}
+            "statuses": result["statuses"], "latencies": lat, "cpu": result["cpu"], "wall": result["wall"]}
 
 
 async def commit_to_consumer(pool, booking_ids: list[str]) -> dict[str, np.ndarray]:
@@ -145,6 +152,9 @@ async def main() -> None:
     for r in (noop, cancel):
         print(f"{r['name']:10} {r['requests']:9d} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f}  {r['statuses']}")
     print(f"ratio cancel/no-op req/s: {cancel['rps'] / noop['rps']:.2f}  (target >= 0.5)")
+    for r in (noop, cancel):
+        print(f"CPU by process role, {r['name']} phase ({r['wall']:.0f}s, {r['requests']} requests):")
+        print(format_split(r["cpu"], r["wall"], r["requests"]))
     print(f"{paced['name']:10} {paced['requests']:9d} {paced['rps']:8.0f} {paced['p50']:8.1f} "
           f"{paced['p95']:8.1f} {paced['p99']:8.1f}  {paced['statuses']}")
     for label, per_consumer in (("closed loop (saturated)", lags), (f"paced {args.paced_rate:.0f}/s", paced_lags)):
