@@ -91,6 +91,14 @@ class BookingEventConsumer:
         self.applied = 0
         self.duplicates = 0
         self._pool: asyncpg.Pool | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def positions(self) -> dict[int, int]:
+        """partition -> next offset to read, for the partitions assigned to this consumer now."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        return {tp.partition: await consumer.position(tp) for tp in sorted(consumer.assignment())}
 
     async def apply(self, events: list[BookingCancelled]) -> int:
         """Apply the effect to the events this consumer has not applied yet, in one
@@ -113,6 +121,7 @@ class BookingEventConsumer:
             group_id=f"fleetray-{self.name}", enable_auto_commit=False,
             auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await consumer.start()
+        self._consumer = consumer
         loop = asyncio.get_running_loop()
         next_check = loop.time() + TRUNCATION_CHECK_SECONDS
         try:
@@ -142,6 +151,7 @@ class BookingEventConsumer:
                 if applied_up_to:
                     await consumer.commit(applied_up_to)
         finally:
+            self._consumer = None
             await consumer.stop()
 
     async def run(self) -> None:
@@ -168,4 +178,4 @@ class BookingEventConsumerActor(BackgroundLoopActor):
 
     async def stats(self) -> dict[str, Any]:
         return {"applied": self.consumer.applied, "duplicates": self.consumer.duplicates,
-                "running": self.running}
+                "running": self.running, "positions": await self.consumer.positions()}

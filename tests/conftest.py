@@ -75,8 +75,8 @@ async def pool(database_url):
 
 
 @pytest.fixture(scope="session")
-async def broker():
-    broker = EmbeddedBroker()
+async def broker(tmp_path_factory):
+    broker = EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log")
     broker.start()
     await ensure_topics(broker.bootstrap_servers, TOPICS)
     yield broker

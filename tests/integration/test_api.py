@@ -11,6 +11,10 @@ import jwt
 import pytest
 import ray
 
+from actors.consumers import CONSUMER_EFFECTS
+from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE
+from cluster.stack import TOPICS
+from cluster.topology import consumer_name
 from db.flags import BOOKING_CANCELLATION_FLAG, set_flag_percentage
 from tests.conftest import consumed_counts, create_booking, unique, wait_until
 
@@ -40,6 +44,10 @@ async def test_cancel_returns_the_adr_body_and_both_consumers_apply_it_once(stac
     released = await pool.fetchval("SELECT released_at FROM resource_reservations WHERE booking_id = $1",
                                    body["booking_id"])
     assert released is not None
+    for name in CONSUMER_EFFECTS:  # each consumer reads every partition of the topic
+        stats = await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
+        assert stats["running"] and stats["applied"] >= 1, stats
+        assert set(stats["positions"]) == set(range(TOPICS[BOOKING_EVENTS_TOPIC])), stats
 
     # idempotent: same body back, nothing new published
     again = await client.post(f"/v1/bookings/{booking['booking_id']}/cancel", json={"reason": "other"})

@@ -41,10 +41,6 @@ async def assert_each_consumer_applied_once(pool, event_ids, timeout=60):
 
 
 @pytest.mark.runs_last
-@pytest.mark.xfail(strict=False, reason=(
-    "flaky in full-suite runs: after the in-memory Tansu broker restarts (losing logs and "
-    "groups) the restarted consumers sometimes apply nothing within 90 s; passes alone. "
-    "Under investigation, see the session notes on issue 2."))
 async def test_broker_down_api_keeps_answering_and_every_event_arrives_after(stack, broker, make_client, pool):
     client = make_client("fault-broker")
     bookings = [await create_booking(client) for _ in range(20)]
@@ -70,8 +66,46 @@ async def test_broker_down_api_keeps_answering_and_every_event_arrives_after(sta
         await ensure_topics(broker.bootstrap_servers, TOPICS)
     event_ids = await event_ids_of(pool, bookings)
     assert len(event_ids) == 20
-    await assert_each_consumer_applied_once(pool, event_ids, timeout=90)
+    # every row is published after the outage, with the broker's ack (acks=all)
+    await wait_until(lambda: _outbox_empty(pool), timeout=60)
+    try:
+        await assert_each_consumer_applied_once(pool, event_ids, timeout=60)
+    except AssertionError as exc:
+        in_log = await events_in_log(broker)
+        lost = set(event_ids) - {event_id for records in in_log.values() for _, event_id in records}
+        if not lost:
+            consumers = {name: await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
+                         for name in CONSUMER_EFFECTS}
+            raise AssertionError(f"{exc}; every event is in the broker's log; consumers: {consumers}") from None
+        # The embedded in-memory Tansu broker sometimes acknowledges records just after its
+        # restart that a reader then never gets: the partition's offsets jump (seen: 0, 4, 5, ...)
+        # and an event whose outbox row was marked published only after the broker's ack
+        # (acks=all) is not in the log. In about one run in five here. What the broker holds
+        # must still be applied exactly once; the loss itself is the test broker's.
+        await assert_each_consumer_applied_once(pool, sorted(set(event_ids) - lost), timeout=10)
+        gaps = {p: [o for o, _ in records] for p, records in sorted(in_log.items())}
+        pytest.xfail(f"the embedded broker acknowledged {len(lost)} of 20 records it does not hold "
+                     f"(offsets by partition: {gaps}); the other {20 - len(lost)} were applied once each")
     assert await pool.fetchval("SELECT count(*) FROM booking_outbox_dlq") == 0, "an outage is not a poison message"
+
+
+async def events_in_log(broker) -> dict[int, list[tuple[int, str]]]:
+    """The booking-events log as the broker holds it now: partition -> [(offset, event id)]."""
+    from aiokafka import AIOKafkaConsumer
+
+    from cluster.settings import BOOKING_EVENTS_TOPIC
+    reader = AIOKafkaConsumer(BOOKING_EVENTS_TOPIC, bootstrap_servers=broker.bootstrap_servers,
+                              auto_offset_reset="earliest", enable_auto_commit=False)
+    found: dict[int, list[tuple[int, str]]] = {}
+    try:
+        await reader.start()
+        for _ in range(10):
+            for tp, records in (await reader.getmany(timeout_ms=300)).items():
+                found.setdefault(tp.partition, []).extend(
+                    (r.offset, dict(r.headers).get("event_id", b"").decode()) for r in records)
+    finally:
+        await reader.stop()
+    return found
 
 
 async def _outbox_empty(pool):
