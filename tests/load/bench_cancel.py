@@ -80,6 +80,20 @@ async def commit_to_consumer(pool, booking_ids: list[str]) -> dict[str, np.ndarr
     return {k: np.array(v) for k, v in out.items()}
 
 
+async def wait_consumed(pool, booking_ids: list[str], timeout: float = 30.0) -> dict[str, int]:
+    """Wait (up to `timeout`) until each consumer has applied every cancellation's event;
+    returns how many each applied, so a lost event shows in the output."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = {r["consumer"]: r["n"] for r in await pool.fetch(
+            """SELECT p.consumer, count(*) AS n FROM booking_outbox o
+                 JOIN processed_events p ON p.event_id = o.event_id
+                WHERE o.booking_id = ANY($1::uuid[]) GROUP BY 1""", booking_ids)}
+        if (len(counts) == 2 and min(counts.values()) == len(booking_ids)) or time.monotonic() > deadline:
+            return counts
+        await asyncio.sleep(0.5)
+
+
 def plot(results: list[dict], path: Path) -> None:
     try:
         import matplotlib
@@ -141,7 +155,8 @@ async def main() -> None:
         paced = summary(f"cancel@{args.paced_rate:.0f}/s", load(
             f"{base}/v1/bookings/{{id}}/cancel", paced_run, method="POST", body=cancel_body, token=token,
             ids_file=str(ids_file)))
-        await asyncio.sleep(3)  # let the relays and consumers finish the tail
+        cancelled = used + paced_ids[: paced["requests"]]
+        consumed = await wait_consumed(stack.pool, cancelled)
         lags = await commit_to_consumer(stack.pool, used)
         paced_lags = await commit_to_consumer(stack.pool, paced_ids[: paced["requests"]])
     finally:
@@ -157,6 +172,7 @@ async def main() -> None:
         print(format_split(r["cpu"], r["wall"], r["requests"]))
     print(f"{paced['name']:10} {paced['requests']:9d} {paced['rps']:8.0f} {paced['p50']:8.1f} "
           f"{paced['p95']:8.1f} {paced['p99']:8.1f}  {paced['statuses']}")
+    print(f"events applied by each consumer, of {len(cancelled)} cancellations: {consumed}")
     for label, per_consumer in (("closed loop (saturated)", lags), (f"paced {args.paced_rate:.0f}/s", paced_lags)):
         for consumer, ms in sorted(per_consumer.items()):
             print(f"commit-to-consumer, {label:23} {consumer:20} n={len(ms):5d} "
