@@ -156,6 +156,19 @@ class ShardActor:
         return [(False, f"{type(r).__name__}: {r}") if isinstance(r, BaseException) else (True, r)
                 for r in results]
 
+    async def deliver(self, command: str, payloads: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """One command to many entities of this shard in one Ray call, for senders that only need
+        to know what failed (the device bridge's telemetry): each runs in its entity's mailbox as
+        if sent alone, and no reply travels back but entity id -> problem for the failures."""
+        results = await self.ask_batch([(entity_id, command, payload) for entity_id, payload in payloads.items()])
+        failed = {}
+        for entity_id, (ok, result) in zip(payloads, results):
+            if not ok:
+                failed[entity_id] = result
+            elif isinstance(result, dict) and "error" in result:
+                failed[entity_id] = f"{result['error']}: {result.get('message', '')}"
+        return failed
+
     async def watch(self, entity_id: str, cursor: int, timeout: float) -> Any:
         """Long-poll an entity's live events (kinds with streams implement `watch`). Runs outside
         the entity's mailbox, so a waiting reader never holds up the entity's messages."""
@@ -249,6 +262,24 @@ class ShardRouter:
     async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
         """Send one message to an entity and wait for its reply (raises EntityCallFailed)."""
         return await self._mailers[shard_index(entity_id, len(self._shards))].ask(entity_id, command, payload)
+
+    async def deliver(self, command: str, payloads: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """Send `command` to many entities at once, one Ray call per shard (see
+        ShardActor.deliver); returns entity id -> problem for those that failed, including every
+        entity of a shard that could not be reached."""
+        by_shard: dict[int, dict[str, dict[str, Any]]] = {}
+        for entity_id, payload in payloads.items():
+            by_shard.setdefault(shard_index(entity_id, len(self._shards)), {})[entity_id] = payload
+
+        async def to_shard(index: int, part: dict[str, dict[str, Any]]) -> dict[str, str]:
+            try:
+                return await self._shards[index].deliver.remote(command, part)
+            except Exception as exc:  # the shard could not be reached even after Ray's retries
+                return dict.fromkeys(part, f"{type(exc).__name__}: {exc}")
+        failed: dict[str, str] = {}
+        for problems in await asyncio.gather(*(to_shard(i, part) for i, part in by_shard.items())):
+            failed.update(problems)
+        return failed
 
     async def watch(self, entity_id: str, cursor: int, timeout: float) -> Any:
         """Long-poll the entity's live events after `cursor` (see ShardActor.watch)."""

@@ -53,12 +53,10 @@ class DeviceBridge:
             by_vehicle[report.vehicle_id]["reports"].append(
                 (dict(report.codes), report.captured_at, report.freeze_frames) if report.freeze_frames
                 else (dict(report.codes), report.captured_at))
-        replies = await asyncio.gather(*(
-            self.router.ask(vehicle_id, "ingest", {"tenant_id": self.tenant_id, **batch})
-            for vehicle_id, batch in by_vehicle.items()), return_exceptions=True)
-        for vehicle_id, reply in zip(by_vehicle, replies):
-            if isinstance(reply, BaseException) or "error" in reply:
-                log.warning("vehicle %s refused a batch: %r", vehicle_id, reply)
+        refused = await self.router.deliver("ingest", {
+            vehicle_id: {"tenant_id": self.tenant_id, **batch} for vehicle_id, batch in by_vehicle.items()})
+        for vehicle_id, problem in refused.items():
+            log.warning("vehicle %s refused a batch: %s", vehicle_id, problem)
         self.delivered += len(readings)
 
     async def disconnect(self) -> None:

@@ -88,3 +88,24 @@ async def test_alert_rules_are_configurable(database_url):
         assert [(a["change"], a["key"]) for a in reply["alerts"]] == [("raised", "coolant_high")]
     finally:
         await strict.close()
+
+
+async def test_deliver_reaches_many_vehicles_through_the_shards_and_reports_only_failures(stack, pool):
+    """ShardRouter.deliver (the bridge's path): one Ray call per shard; refusals and errors come
+    back by vehicle, accepted batches are persisted."""
+    from cluster.topology import vehicle_router
+    from device_bridge.registration import ensure_vehicle
+
+    router = vehicle_router(stack.settings)
+    vehicles = [f"veh-{uuid.uuid4().hex[:8]}" for _ in range(6)]
+    for vehicle_id in vehicles:
+        await ensure_vehicle(router, vehicle_id, "fleet-d", "Van", {"port": "/dev/null"})
+    unknown, malformed = f"veh-{uuid.uuid4().hex[:8]}", vehicles[0]
+    batches = {v: {"tenant_id": "fleet-d", "readings": [("RPM", 900.0, "revolutions_per_minute", t(1))]}
+               for v in vehicles[1:] + [unknown]}
+    batches[malformed] = {"tenant_id": "fleet-d", "readings": [("RPM",)]}
+    failed = await router.deliver("ingest", batches)
+    assert set(failed) == {unknown, malformed}
+    assert failed[unknown].startswith("NOT_FOUND") and failed[malformed].startswith("IndexError"), failed
+    stored = await pool.fetch("SELECT vehicle_id FROM telemetry WHERE vehicle_id = ANY($1)", vehicles)
+    assert sorted(r["vehicle_id"] for r in stored) == sorted(vehicles[1:])

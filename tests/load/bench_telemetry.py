@@ -31,6 +31,7 @@ from cluster.topology import vehicle_router
 from device_bridge.synthetic import SyntheticBridgeActor
 from serve_apps.auth import issue_token
 from tests.load.bench_stack import bench_settings, default_state_dir
+from tests.load.cpu_split import CpuSplit, format_split
 
 TENANT = "bench"
 WATCHED_VEHICLES = 10
@@ -99,6 +100,8 @@ async def phase(stack: LocalStack, args, count: int, rate: float, max_backlog: i
     ready.set()
     rows0 = await pool.fetchval("SELECT count(*) FROM telemetry WHERE tenant_id = $1", TENANT)
     s0, t0 = await bridge.stats.remote(), time.monotonic()
+    cpu = CpuSplit()
+    cpu.start()
     for _ in range(int(args.duration // 5)):
         await asyncio.sleep(5)
         s = await bridge.stats.remote()
@@ -106,6 +109,7 @@ async def phase(stack: LocalStack, args, count: int, rate: float, max_backlog: i
         print(f"    {elapsed:4.0f}s  accepted {(s['delivered'] - s0['delivered']) / elapsed:8.0f}/s  "
               f"offered {(s['generated'] - s0['generated']) / elapsed:8.0f}/s  dropped {s['dropped']}", flush=True)
     s1, t1 = await bridge.stats.remote(), time.monotonic()
+    spent = cpu.stop()
     rows1 = await pool.fetchval("SELECT count(*) FROM telemetry WHERE tenant_id = $1", TENANT)
     ray.kill(bridge)
     for task in tasks:
@@ -117,7 +121,8 @@ async def phase(stack: LocalStack, args, count: int, rate: float, max_backlog: i
     return {"vehicles": count, "paced": max_backlog is None, "offered": (s1["generated"] - s0["generated"]) / dt,
             "accepted": (s1["delivered"] - s0["delivered"]) / dt, "persisted": (rows1 - rows0) / dt,
             "dropped": s1["dropped"], "idle_bytes": idle_per_vehicle,
-            "active_bytes": (rss_active - rss0) / max(1, active - active0), "latencies": np.array(latencies)}
+            "active_bytes": (rss_active - rss0) / max(1, active - active0), "latencies": np.array(latencies),
+            "cpu": spent, "seconds": dt}
 
 
 def entity_bytes(count: int = 10_000) -> float:
@@ -206,6 +211,10 @@ async def main() -> None:
     print(f"(B/veh: growth of the vehicle shards' resident memory per activated vehicle; the object graph "
           f"of an idle vehicle by tracemalloc: {entity_bytes():,.0f} B)")
     print("targets: >= 50,000 readings/s; < 2,048 bytes per idle activated vehicle")
+    for r in results:
+        readings = int(r["accepted"] * r["seconds"])
+        print(f"CPU by process role, {r['vehicles']:,} vehicles ({r['seconds']:.0f}s):")
+        print(format_split(r["cpu"], r["seconds"], readings // 1000, unit="1k readings"))
     for r in (results[0], paced):
         lat = r["latencies"]
         if len(lat):

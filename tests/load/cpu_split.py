@@ -67,13 +67,13 @@ class CpuSplit:
         return {role: seconds for role, seconds in sorted(spent.items(), key=lambda kv: -kv[1]) if seconds > 0.05}
 
 
-def format_split(spent: dict[str, float], seconds: float, requests: int) -> str:
-    """One line per role: cores busy and CPU milliseconds per request."""
-    lines = [f"    {'role':34} {'cores':>6} {'ms/request':>11}"]
+def format_split(spent: dict[str, float], seconds: float, requests: int, unit: str = "request") -> str:
+    """One line per role: cores busy and CPU milliseconds per request (or other `unit`)."""
+    lines = [f"    {'role':34} {'cores':>6} {'ms/' + unit:>14}"]
     for role, cpu in spent.items():
-        lines.append(f"    {role:34} {cpu / seconds:6.2f} {1000 * cpu / max(requests, 1):11.2f}")
+        lines.append(f"    {role:34} {cpu / seconds:6.2f} {1000 * cpu / max(requests, 1):14.2f}")
     total = sum(spent.values())
-    lines.append(f"    {'total':34} {total / seconds:6.2f} {1000 * total / max(requests, 1):11.2f}")
+    lines.append(f"    {'total':34} {total / seconds:6.2f} {1000 * total / max(requests, 1):14.2f}")
     return "\n".join(lines)
 
 
