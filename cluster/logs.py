@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-SERVE_LOGGER = "ray.serve"  # Serve configures it in every replica (serve.get_replica_context)
+SERVE_LOGGER = "ray.serve"  # Serve gives this logger the replica's log-file handlers in every replica
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 

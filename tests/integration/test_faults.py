@@ -5,14 +5,17 @@ import asyncio
 
 import pytest
 import ray
+from aiokafka import AIOKafkaConsumer
 
 from cluster.broker import ensure_topics
-from cluster.settings import RAY_NAMESPACE
+from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE
 from cluster.stack import TOPICS
 from actors.consumers import CONSUMER_EFFECTS
 from cluster.topology import consumer_name, relay_name
 from db.outbox import BOOKING_OUTBOX
-from tests.conftest import consumed_counts, create_booking, insert_event, pg_restart, wait_until
+from tests.conftest import (
+    consumed_counts, consumer_stats, create_booking, insert_event, pg_restart, wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
@@ -74,8 +77,7 @@ async def test_broker_down_api_keeps_answering_and_every_event_arrives_after(sta
         in_log = await events_in_log(broker)
         lost = set(event_ids) - {event_id for records in in_log.values() for _, event_id in records}
         if not lost:
-            consumers = {name: await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
-                         for name in CONSUMER_EFFECTS}
+            consumers = {name: await consumer_stats(name) for name in CONSUMER_EFFECTS}
             raise AssertionError(f"{exc}; every event is in the broker's log; consumers: {consumers}") from None
         # The embedded in-memory Tansu broker sometimes acknowledges records just after its
         # restart that a reader then never gets: the partition's offsets jump (seen: 0, 4, 5, ...)
@@ -83,17 +85,14 @@ async def test_broker_down_api_keeps_answering_and_every_event_arrives_after(sta
         # (acks=all) is not in the log. In about one run in five here. What the broker holds
         # must still be applied exactly once; the loss itself is the test broker's.
         await assert_each_consumer_applied_once(pool, sorted(set(event_ids) - lost), timeout=10)
-        gaps = {p: [o for o, _ in records] for p, records in sorted(in_log.items())}
+        offsets = {p: [o for o, _ in records] for p, records in sorted(in_log.items())}
         pytest.xfail(f"the embedded broker acknowledged {len(lost)} of 20 records it does not hold "
-                     f"(offsets by partition: {gaps}); the other {20 - len(lost)} were applied once each")
+                     f"(offsets by partition: {offsets}); the other {20 - len(lost)} were applied once each")
     assert await pool.fetchval("SELECT count(*) FROM booking_outbox_dlq") == 0, "an outage is not a poison message"
 
 
 async def events_in_log(broker) -> dict[int, list[tuple[int, str]]]:
     """The booking-events log as the broker holds it now: partition -> [(offset, event id)]."""
-    from aiokafka import AIOKafkaConsumer
-
-    from cluster.settings import BOOKING_EVENTS_TOPIC
     reader = AIOKafkaConsumer(BOOKING_EVENTS_TOPIC, bootstrap_servers=broker.bootstrap_servers,
                               auto_offset_reset="earliest", enable_auto_commit=False)
     found: dict[int, list[tuple[int, str]]] = {}
