@@ -56,7 +56,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-SIMULATOR_VERSION = 2
+SIMULATOR_VERSION = 3
 PIDS: dict[str, str] = {
     "RPM": "revolutions_per_minute",
     "SPEED": "kilometer_per_hour",
@@ -150,10 +150,11 @@ def simulate(config: FleetConfig) -> Fleet:
                + 6.0 * np.sin(2 * np.pi * day / 365 + rng.uniform(0, 2 * np.pi, V)[:, None])
                + rng.normal(0, 3.0, (V, horizon)))
 
-    severity, mix_cooling = _engine_fault(rng, config, V, D)
-    fail_day = np.where(severity >= 1.0, np.arange(D), D).min(axis=1)
+    severity, mix_cooling, fail_day = _engine_fault(rng, config, V, D)
     in_service = np.arange(D)[None, :] < fail_day[:, None]
-    fails_soon = in_service & (fail_day[:, None] - np.arange(D)[None, :] <= HORIZON_DAYS) & (fail_day[:, None] < D)
+    # labelled from the failure day itself, which may lie after the simulated days: a vehicle
+    # failing on day D + 3 does fail within the horizon of day D - 5
+    fails_soon = in_service & (fail_day[:, None] - np.arange(D)[None, :] <= HORIZON_DAYS)
 
     soh, rul, resistance, soc = _battery(rng, duty, ambient, V, D)
     amb = ambient[:, :D]
@@ -166,14 +167,18 @@ def simulate(config: FleetConfig) -> Fleet:
                  noise, signals, in_service, severity, fails_soon, soh, rul, wear, km)
 
 
-def _engine_fault(rng: np.random.Generator, config: FleetConfig, V: int, D: int) -> tuple[np.ndarray, np.ndarray]:
+def _engine_fault(rng: np.random.Generator, config: FleetConfig, V: int, D: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Severity per vehicle-day, the cooling share of the fault per vehicle, and the day the
+    engine fails (severity reaches 1; infinite for a healthy engine), simulated days or not."""
     faulty = rng.random(V) < config.engine_fault_share
     onset = rng.uniform(-20, D, V)
     duration = rng.uniform(30, 45, V)
     t = (np.arange(D)[None, :] - onset[:, None]) / duration[:, None]
     severity = np.where(faulty[:, None] & (t > 0), np.clip(t, 0, None) ** 2, 0.0)
     cooling_dominant = rng.random(V) < 0.5
-    return severity, np.where(cooling_dominant, 1.0, 0.3)
+    fail_day = np.where(faulty, np.ceil(onset + duration), np.inf)
+    return severity, np.where(cooling_dominant, 1.0, 0.3), fail_day
 
 
 def _battery(rng: np.random.Generator, duty: dict[str, np.ndarray], ambient: np.ndarray, V: int, D: int

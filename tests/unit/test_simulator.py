@@ -45,6 +45,13 @@ def test_failing_label_precedes_failure_and_vehicle_leaves_service(fleet):
         assert fleet.engine_fails_soon[v].sum() <= 15
 
 
+def test_a_failure_after_the_simulated_days_is_labelled_too(fleet):
+    """Close to failure on the last simulated day (severity 0.7 leaves at most 0.16 x 45 days):
+    labelled as failing soon, though the failure itself lies after the simulation."""
+    close = fleet.in_service[:, -1] & (fleet.engine_severity[:, -1] > 0.7)
+    assert close.any() and fleet.engine_fails_soon[close, -1].all()
+
+
 def test_weak_batteries_sag_more_and_rest_lower(fleet):
     x = battery_features(fleet.signals).reshape(60, 40, -1)
     weak, strong = fleet.battery_soh < 0.7, fleet.battery_soh > 0.9
