@@ -2,12 +2,14 @@
 
 Publishing never waits for readers, so a slow or stuck stream client cannot stall the actor that
 publishes (a vehicle, the fleet alert feed). A reader that falls more than `capacity` events
-behind skips ahead and is told how many it missed.
+behind skips ahead and is told how many it missed. Each ring has a random epoch, so a position
+(epoch, seq) names one event even across rings re-created after an actor restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +20,14 @@ class RingRead:
     cursor: int            # pass back to read the events after these
     events: list[Any]
     missed: int = 0        # events that dropped out of the ring before this reader got them
+    epoch: str = ""        # the ring's: the events are numbered cursor - len(events) + 1 .. cursor
 
 
 class EventRing:
     def __init__(self, capacity: int = 256):
         self._events: deque[Any] = deque(maxlen=capacity)
         self._last_seq = 0
+        self.epoch = secrets.token_hex(4)
         self._changed = asyncio.Event()
 
     @property
@@ -38,11 +42,11 @@ class EventRing:
 
     def _after(self, cursor: int) -> RingRead:
         if cursor > self._last_seq or cursor < 0:  # a cursor from an earlier ring: start from now
-            return RingRead(self._last_seq, [])
+            return RingRead(self._last_seq, [], epoch=self.epoch)
         first_seq = self._last_seq - len(self._events) + 1
         missed = max(0, first_seq - 1 - cursor)
         skip = max(0, cursor + 1 - first_seq)
-        return RingRead(self._last_seq, list(self._events)[skip:], missed)
+        return RingRead(self._last_seq, list(self._events)[skip:], missed, self.epoch)
 
     async def read(self, cursor: int, timeout: float) -> RingRead:
         """Events after `cursor`, waiting up to `timeout` seconds for the first one."""

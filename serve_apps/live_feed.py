@@ -3,6 +3,8 @@
 However many clients of a replica watch one key (a vehicle, a tenant's alerts), the replica runs
 one long-poll loop against the actor for it. Each client gets a bounded queue; a client that
 cannot keep up loses its oldest events (and is told how many) instead of slowing anyone else.
+Every event carries an id (the actor ring's epoch and sequence number); a client that reconnects
+with the last id it saw gets what it missed, while the ring still holds it (SSE's Last-Event-ID).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from actors.event_ring import RingRead
@@ -20,21 +23,50 @@ log = logging.getLogger(__name__)
 ReadRing = Callable[[str, int, float], Awaitable[RingRead]]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    data: dict[str, Any]
+    epoch: str = ""
+    seq: int = 0  # 0: a notice of this feed (a gap), not an event of the ring
+
+    @property
+    def id(self) -> str | None:
+        """What a client passes back to resume after this event (SSE `id`)."""
+        return f"{self.epoch}-{self.seq}" if self.seq else None
+
+
+def parse_event_id(event_id: str) -> tuple[str, int] | None:
+    """(epoch, seq) from an id FeedEvent made, None for anything else."""
+    epoch, _, seq = event_id.rpartition("-")
+    return (epoch, int(seq)) if epoch and seq.isdigit() else None
+
+
 class Subscription:
     def __init__(self, queue_size: int):
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[FeedEvent] = asyncio.Queue(queue_size)
         self.dropped = 0
+        self.resumed = False  # the events after the client's last event id were replayed
 
-    def offer(self, event: dict[str, Any]) -> None:
+    def offer(self, event: FeedEvent) -> None:
         if self._queue.full():
             self._queue.get_nowait()
             self.dropped += 1
         self._queue.put_nowait(event)
 
+    def replay_first(self, replayed: list[FeedEvent]) -> None:
+        """Put `replayed` ahead of the events queued since subscribing, without those the replay
+        already holds (the poll loop may have delivered the same ones)."""
+        queued = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        last = replayed[-1] if replayed else None
+        for event in replayed + [e for e in queued
+                                 if last is None or not e.seq or e.epoch != last.epoch or e.seq > last.seq]:
+            self.offer(event)
+        self.resumed = True
+
     def __aiter__(self) -> "Subscription":
         return self
 
-    async def __anext__(self) -> dict[str, Any]:
+    async def __anext__(self) -> FeedEvent:
         return await self._queue.get()
 
 
@@ -47,10 +79,11 @@ class LiveFeed:
         self._pollers: dict[str, asyncio.Task] = {}
 
     @asynccontextmanager
-    async def subscribe(self, key: str) -> AsyncIterator[Subscription]:
-        """Events for `key` from now on; the poll loop starts with the first subscriber of the
-        key and stops with the last. Returns once the loop is watching, so nothing after the
-        caller's next step is missed."""
+    async def subscribe(self, key: str, last_event_id: str | None = None) -> AsyncIterator[Subscription]:
+        """Events for `key` from now on, or from after `last_event_id` when the actor's ring
+        still holds every event since (then `resumed` is true); the poll loop starts with the
+        first subscriber of the key and stops with the last. Returns once the loop is watching,
+        so nothing after the caller's next step is missed."""
         subscription = Subscription(self._queue_size)
         self._subscribers.setdefault(key, set()).add(subscription)
         try:
@@ -58,6 +91,9 @@ class LiveFeed:
                 started = asyncio.get_running_loop().create_future()
                 self._pollers[key] = asyncio.ensure_future(self._poll(key, started))
                 await started  # inside the try: a client gone while waiting still unsubscribes
+            position = parse_event_id(last_event_id) if last_event_id else None
+            if position:
+                await self._replay(key, *position, subscription)
             yield subscription
         finally:
             subscribers = self._subscribers[key]
@@ -65,6 +101,16 @@ class LiveFeed:
             if not subscribers:
                 del self._subscribers[key]
                 self._pollers.pop(key).cancel()
+
+    async def _replay(self, key: str, epoch: str, seq: int, subscription: Subscription) -> None:
+        """Subscribed first, then read: whatever the loop delivers meanwhile is also in the read."""
+        try:
+            read = await self._read(key, seq, 0.0)
+        except Exception as exc:  # the actor is restarting: its ring is new, nothing to replay
+            log.warning("live feed %s: replay: %r", key, exc)
+            return
+        if read.epoch == epoch and not read.missed and seq <= read.cursor:
+            subscription.replay_first(_numbered(read))
 
     async def _poll(self, key: str, started: asyncio.Future) -> None:
         cursor = -1  # "from now": the ring answers with its current position
@@ -79,8 +125,14 @@ class LiveFeed:
                 if not started.done():
                     started.set_result(None)
             cursor = read.cursor
+            events = _numbered(read)
             if read.missed:
-                read.events.insert(0, {"type": "gap", "missed": read.missed})
-            for event in read.events:
+                events.insert(0, FeedEvent({"type": "gap", "missed": read.missed}))
+            for event in events:
                 for subscription in self._subscribers.get(key, ()):
                     subscription.offer(event)
+
+
+def _numbered(read: RingRead) -> list[FeedEvent]:
+    first = read.cursor - len(read.events) + 1
+    return [FeedEvent(data, read.epoch, first + i) for i, data in enumerate(read.events)]

@@ -4,14 +4,17 @@ WebSocket, and every alert of the caller's fleet over SSE.
 Each stream starts with a `state` event (the vehicle's live state) or nothing (the fleet), then
 relays events as they are committed. Events reach a replica through its LiveFeed, so a slow
 client drops its own oldest events (a `gap` event says how many) and never stalls a vehicle.
+SSE events carry ids: a client reconnecting with `Last-Event-ID` (browsers' EventSource does)
+gets the events it missed instead of a new `state`, while the actor's ring still holds them.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, Request, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -23,6 +26,10 @@ from serve_apps.vehicles import live_vehicle
 router = APIRouter(tags=["streams"], responses=ERROR_RESPONSES)
 
 WS_POLICY_VIOLATION = 1008
+LastEventId = Annotated[str | None, Header(
+    description="the id of the last event received: resume after it (the vehicle's ring holds its last 256 "
+                "events, the fleet's 1,000, until a minute after its last reader left); otherwise the stream "
+                "starts afresh")]
 
 
 async def visible_vehicle(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> str:
@@ -33,21 +40,24 @@ async def visible_vehicle(vehicle_id: str, request: Request, svc: Services = Dep
 
 @router.get("/v1/vehicles/{vehicle_id}/stream", response_class=EventSourceResponse)
 async def vehicle_stream(request: Request, vehicle_id: str = Depends(visible_vehicle),
-                         svc: Services = Depends(services)) -> AsyncIterable[ServerSentEvent]:
-    async with svc.vehicle_feed.subscribe(vehicle_id) as events:
-        state = await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
-        yield ServerSentEvent(event="state", data={"type": "state", "vehicle": state})
+                         svc: Services = Depends(services),
+                         last_event_id: LastEventId = None) -> AsyncIterable[ServerSentEvent]:
+    async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
+        if not events.resumed:
+            state = await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
+            yield ServerSentEvent(event="state", data={"type": "state", "vehicle": state})
         async for event in events:
-            yield ServerSentEvent(event=event["type"], data=event)
+            yield ServerSentEvent(event=event.data["type"], data=event.data, id=event.id)
 
 
 @router.get("/v1/fleet/stream", response_class=EventSourceResponse)
-async def fleet_stream(request: Request, svc: Services = Depends(services)) -> AsyncIterable[ServerSentEvent]:
+async def fleet_stream(request: Request, svc: Services = Depends(services),
+                       last_event_id: LastEventId = None) -> AsyncIterable[ServerSentEvent]:
     """Every alert raised or cleared in the caller's tenant, as published to `vehicle-alerts`."""
-    async with svc.alert_feed.subscribe(principal_of(request).tenant_id) as events:
-        yield ServerSentEvent(comment="subscribed")
+    async with svc.alert_feed.subscribe(principal_of(request).tenant_id, last_event_id) as events:
+        yield ServerSentEvent(comment="resumed" if events.resumed else "subscribed")
         async for event in events:
-            yield ServerSentEvent(event=event["type"], data=event)
+            yield ServerSentEvent(event=event.data["type"], data=event.data, id=event.id)
 
 
 def websocket_principal(websocket: WebSocket, svc: Services) -> Principal:
@@ -76,7 +86,7 @@ async def vehicle_socket(websocket: WebSocket, vehicle_id: str, svc: Services = 
             state = await live_vehicle(svc, vehicle_id, who.tenant_id)
             await websocket.send_json(jsonable_encoder({"type": "state", "vehicle": state}))
             async for event in events:
-                await websocket.send_json(jsonable_encoder(event))
+                await websocket.send_json(jsonable_encoder(event.data))
 
         async def until_closed() -> None:  # clients send nothing; this notices them leave
             while (await websocket.receive())["type"] != "websocket.disconnect":

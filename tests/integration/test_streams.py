@@ -94,3 +94,37 @@ async def test_streams_of_another_tenants_vehicle_are_refused(stack, make_client
         assert "1008" in str(refused.value) or "403" in str(refused.value), refused.value
     async with httpx.AsyncClient(base_url=stack.api_url) as anonymous:
         assert (await anonymous.get(f"/v1/vehicles/{vehicle_id}/stream")).status_code == 401
+
+
+async def test_an_sse_client_reconnecting_with_last_event_id_gets_what_it_missed(stack, make_client):
+    vehicle_id = await register(make_client, "fleet-s")
+    client = make_client("driver", tenant="fleet-s")
+    url = f"/v1/vehicles/{vehicle_id}/stream"
+
+    async def ingest(value, second):
+        response = await client.post(f"/v1/vehicles/{vehicle_id}/telemetry",
+                                     json={"readings": [reading("SPEED", value, second)]})
+        assert response.status_code == 202
+
+    async with aconnect_sse(client, "GET", url) as source:
+        events = source.aiter_sse()
+        await next_event(events, "state")
+        await ingest(10.0, 1)
+        async for sse in events:
+            if sse.event == "readings":
+                last_id = sse.id
+                break
+    assert last_id
+    await ingest(20.0, 2)  # while the client is away
+    await ingest(30.0, 3)
+    async with aconnect_sse(client, "GET", url, headers={"Last-Event-ID": last_id}) as source:
+        events = source.aiter_sse()
+        first = await asyncio.wait_for(anext(events), 20)
+        assert first.event == "readings", "resumed: the missed events, no new state"
+        second = await asyncio.wait_for(anext(events), 20)
+        assert [json.loads(e.data)["readings"][0]["value"] for e in (first, second)] == [20.0, 30.0]
+        epoch, seq = last_id.rsplit("-", 1)
+        assert [e.id for e in (first, second)] == [f"{epoch}-{int(seq) + n}" for n in (1, 2)]
+    async with aconnect_sse(client, "GET", url, headers={"Last-Event-ID": "00000000-1"}) as source:
+        first = await asyncio.wait_for(anext(source.aiter_sse()), 20)
+        assert first.event == "state", "an id the ring cannot resume from: a fresh stream"

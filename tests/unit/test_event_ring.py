@@ -34,4 +34,5 @@ async def test_a_cursor_from_an_older_ring_starts_from_now():
     ring = EventRing()
     ring.publish("x")
     read = await ring.read(99, timeout=0.01)
-    assert (read.events, read.cursor) == ([], 1)
+    assert (read.events, read.cursor, read.epoch) == ([], 1, ring.epoch)
+    assert EventRing().epoch != ring.epoch, "a position names one ring"

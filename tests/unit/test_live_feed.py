@@ -1,10 +1,11 @@
-"""LiveFeed against a real EventRing: one poll loop fans out to every subscriber, and a client
-that does not read loses its own oldest events without holding back the publisher or others."""
+"""LiveFeed against a real EventRing: one poll loop fans out to every subscriber, a client that
+does not read loses its own oldest events without holding back the publisher or others, and a
+client back with its last event id gets what it missed when the ring still holds it."""
 
 import asyncio
 
 from actors.event_ring import EventRing
-from serve_apps.live_feed import LiveFeed
+from serve_apps.live_feed import FeedEvent, LiveFeed, Subscription
 
 
 def feed_over(ring: EventRing, calls: list[str], queue_size: int = 256) -> LiveFeed:
@@ -15,6 +16,10 @@ def feed_over(ring: EventRing, calls: list[str], queue_size: int = 256) -> LiveF
 
 
 async def take(subscription, n):
+    return [(await asyncio.wait_for(subscription.__anext__(), 1)).data for _ in range(n)]
+
+
+async def take_events(subscription, n):
     return [await asyncio.wait_for(subscription.__anext__(), 1) for _ in range(n)]
 
 
@@ -41,3 +46,42 @@ async def test_a_client_that_does_not_read_drops_its_oldest_events_only():
         assert [e["n"] for e in received] == list(range(10))
         assert [e["n"] for e in await take(stalled, 3)] == [7, 8, 9]
         assert stalled.dropped == 7
+
+
+async def test_a_client_back_with_its_last_event_id_gets_what_it_missed_once():
+    ring = EventRing()
+    feed = feed_over(ring, [])
+    async with feed.subscribe("van-1") as first:
+        ring.publish({"n": 0})
+        (seen,) = await take_events(first, 1)
+    for i in range(1, 4):  # published while the client was away
+        ring.publish({"n": i})
+    async with feed.subscribe("van-1", last_event_id=seen.id) as again:
+        assert again.resumed
+        ring.publish({"n": 4})
+        events = await take_events(again, 4)
+        assert [e.data["n"] for e in events] == [1, 2, 3, 4]
+        assert [e.id for e in events] == [f"{ring.epoch}-{seq}" for seq in (2, 3, 4, 5)]
+        assert again._queue.empty()
+
+
+async def test_an_id_the_ring_cannot_resume_from_starts_afresh():
+    ring = EventRing(capacity=2)
+    feed = feed_over(ring, [])
+    ring.publish({"n": 0})
+    for stale in (f"{ring.epoch}-0", "0badc0de-1", "garbage", f"{ring.epoch}-99"):
+        for i in range(3):  # the ring holds 2: event 1 of this round is gone
+            ring.publish({"n": i})
+        async with feed.subscribe("van-1", last_event_id=stale) as subscription:
+            assert not subscription.resumed, stale
+            ring.publish({"n": "new"})
+            assert await take(subscription, 1) == [{"n": "new"}]
+
+
+def test_a_replay_goes_ahead_of_what_the_poll_loop_queued_without_duplicates():
+    subscription = Subscription(queue_size=10)
+    for seq in (3, 4):
+        subscription.offer(FeedEvent({"n": seq}, "e1", seq))
+    subscription.replay_first([FeedEvent({"n": seq}, "e1", seq) for seq in (2, 3)])
+    queued = [subscription._queue.get_nowait().seq for _ in range(subscription._queue.qsize())]
+    assert queued == [2, 3, 4] and subscription.resumed
