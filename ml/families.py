@@ -23,7 +23,7 @@ from ml.simulator import RUL_CAP_DAYS
 
 Progress = Callable[[str], None]
 THREADS = 2
-EPOCHS = {"small": 8, "medium": 12, "full": 20}
+EPOCHS = {"small": 12, "medium": 12, "full": 20}
 BATCH = 256
 PAST_DROPOUT = 0.2  # share of training rows whose earlier trip is hidden
 ROUNDS = {"small": 200, "medium": 500, "full": 1000}
