@@ -53,13 +53,13 @@ class Subscription:
             self.dropped += 1
         self._queue.put_nowait(event)
 
-    def replay_first(self, replayed: list[FeedEvent]) -> None:
-        """Put `replayed` ahead of the events queued since subscribing, without those the replay
-        already holds (the poll loop may have delivered the same ones)."""
+    def replay_first(self, read: RingRead) -> None:
+        """Put the events of `read` ahead of those queued since subscribing, dropping the queued
+        ones of its ring up to its cursor: a poll loop behind the read delivers them too (the
+        replayed ones, or ones the client had before it reconnected)."""
         queued = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
-        last = replayed[-1] if replayed else None
-        for event in replayed + [e for e in queued
-                                 if last is None or not e.seq or e.epoch != last.epoch or e.seq > last.seq]:
+        for event in _numbered(read) + [e for e in queued
+                                        if not e.seq or e.epoch != read.epoch or e.seq > read.cursor]:
             self.offer(event)
         self.resumed = True
 
@@ -110,7 +110,7 @@ class LiveFeed:
             log.warning("live feed %s: replay: %r", key, exc)
             return
         if read.epoch == epoch and not read.missed and seq <= read.cursor:
-            subscription.replay_first(_numbered(read))
+            subscription.replay_first(read)
 
     async def _poll(self, key: str, started: asyncio.Future) -> None:
         cursor = -1  # "from now": the ring answers with its current position

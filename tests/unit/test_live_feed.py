@@ -4,7 +4,7 @@ client back with its last event id gets what it missed when the ring still holds
 
 import asyncio
 
-from actors.event_ring import EventRing
+from actors.event_ring import EventRing, RingRead
 from serve_apps.live_feed import FeedEvent, LiveFeed, Subscription
 
 
@@ -78,10 +78,22 @@ async def test_an_id_the_ring_cannot_resume_from_starts_afresh():
             assert await take(subscription, 1) == [{"n": "new"}]
 
 
+def queued_seqs(subscription):
+    return [subscription._queue.get_nowait().seq for _ in range(subscription._queue.qsize())]
+
+
 def test_a_replay_goes_ahead_of_what_the_poll_loop_queued_without_duplicates():
     subscription = Subscription(queue_size=10)
     for seq in (3, 4):
         subscription.offer(FeedEvent({"n": seq}, "e1", seq))
-    subscription.replay_first([FeedEvent({"n": seq}, "e1", seq) for seq in (2, 3)])
-    queued = [subscription._queue.get_nowait().seq for _ in range(subscription._queue.qsize())]
-    assert queued == [2, 3, 4] and subscription.resumed
+    subscription.replay_first(RingRead(3, [{"n": 2}, {"n": 3}], epoch="e1"))
+    assert queued_seqs(subscription) == [2, 3, 4] and subscription.resumed
+
+
+def test_a_poll_loop_behind_an_empty_replay_does_not_repeat_what_the_client_had():
+    """The client saw up to 5, the ring is at 5, the loop was still at 3 when it subscribed."""
+    subscription = Subscription(queue_size=10)
+    for seq in (4, 5, 6):
+        subscription.offer(FeedEvent({"n": seq}, "e1", seq))
+    subscription.replay_first(RingRead(5, [], epoch="e1"))
+    assert queued_seqs(subscription) == [6] and subscription.resumed
