@@ -37,6 +37,8 @@ def error(code: str, message: str) -> dict[str, str]:
 class CommandEntity:
     """Dispatches a message `command` to the entity's `on_<command>(**payload)` method."""
 
+    __slots__ = ()  # so that entities with many instances can do without a __dict__
+
     async def handle(self, command: str, payload: dict[str, Any]) -> Any:
         handler = getattr(self, f"on_{command}", None)
         if handler is None:
@@ -59,10 +61,10 @@ class EntityKind(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class _Slot:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     entity: Entity | None = None
+    lock: asyncio.Lock | None = None  # the mailbox, only while messages are queued: idle entities hold none
     pending: int = 0
     last_used: float = field(default_factory=time.monotonic)
 
@@ -77,7 +79,11 @@ class EntityHost:
         self.activations = 0
 
     async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
-        slot = self._slots.setdefault(entity_id, _Slot())
+        slot = self._slots.get(entity_id)
+        if slot is None:
+            slot = self._slots[entity_id] = _Slot()
+        if slot.lock is None:
+            slot.lock = asyncio.Lock()
         slot.pending += 1
         try:
             async with slot.lock:
@@ -93,6 +99,8 @@ class EntityHost:
         finally:
             slot.pending -= 1
             slot.last_used = time.monotonic()
+            if slot.pending == 0:
+                slot.lock = None  # released, and nobody waits for it
 
     def passivate_idle(self, now: float | None = None) -> int:
         """Drop entities with no queued message that were idle for idle_seconds."""

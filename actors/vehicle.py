@@ -11,7 +11,7 @@ PostgreSQL; statistics and scores restart (they describe this activation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,6 +30,21 @@ from device_bridge.readings import FreezeFrame
 EARLIER_TRIP_SLACK = timedelta(days=1)  # how far before a lagged window's end its trip may lie
 
 Reply = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What a vehicle entity keeps of its `vehicles` row (the adapter settings are the bridge's):
+    a few slots instead of the row's dict, as every activated vehicle holds one."""
+
+    tenant_id: str
+    name: str
+    vin: str | None
+    registered_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any] | None) -> "Registration | None":
+        return cls(row["tenant_id"], row["name"], row["vin"], row["registered_at"]) if row else None
 
 
 @dataclass(slots=True)
@@ -62,9 +77,12 @@ class PidState:
 
 
 class VehicleEntity(CommandEntity):
-    def __init__(self, vehicle_id: str, row: dict[str, Any] | None, kind: "VehicleKind"):
+    # Slots, not a __dict__: tens of thousands of these live in one shard.
+    __slots__ = ("vehicle_id", "registration", "kind", "pids", "dtcs", "connection", "last_seen", "monitor")
+
+    def __init__(self, vehicle_id: str, registration: Registration | None, kind: "VehicleKind"):
         self.vehicle_id = vehicle_id
-        self.row = row
+        self.registration = registration
         self.kind = kind
         self.pids: dict[str, PidState] = {}
         self.dtcs: dict[str, str] = {}
@@ -73,7 +91,7 @@ class VehicleEntity(CommandEntity):
         self.monitor = VehicleMonitor(kind.rules)
 
     async def load(self) -> None:
-        if self.row is None:
+        if self.registration is None:
             return
         for r in await repo.latest_readings(self.kind.pool, self.vehicle_id):
             self.pids[r["pid"]] = PidState.first(r["value"], r["unit"], r["captured_at"])
@@ -85,16 +103,16 @@ class VehicleEntity(CommandEntity):
             self.monitor.open_alerts[r["key"]] = Alert(**r)
 
     def _visible_to(self, tenant_id: str) -> bool:
-        return self.row is not None and self.row["tenant_id"] == tenant_id
+        return self.registration is not None and self.registration.tenant_id == tenant_id
 
     async def on_register(self, tenant_id: str, name: str, vin: str | None, adapter: dict[str, Any]) -> Reply:
-        if self.row is not None:
+        if self.registration is not None:
             return error("CONFLICT", f"Vehicle {self.vehicle_id} is already registered")
         row = await repo.insert_vehicle(self.kind.pool, vehicle_id=self.vehicle_id, tenant_id=tenant_id,
                                         name=name, vin=vin, adapter=adapter)
         if row is None:
             return error("CONFLICT", f"Vehicle {self.vehicle_id} is already registered")
-        self.row = row
+        self.registration = Registration.from_row(row)
         return {"vehicle": self.view()}
 
     async def on_ingest(self, tenant_id: str, readings: list[tuple[str, float, str | None, datetime]],
@@ -158,9 +176,9 @@ class VehicleEntity(CommandEntity):
         if status != self.connection:
             self.kind.streams.publish(self.vehicle_id, {"type": "connection", "connection": status})
         self.connection = status
-        if vin and not self.row["vin"]:
+        if vin and not self.registration.vin:
             await repo.record_vin(self.kind.pool, self.vehicle_id, vin)
-            self.row = {**self.row, "vin": vin}
+            self.registration = replace(self.registration, vin=vin)
         return {"connection": status}
 
     async def on_window(self, tenant_id: str, pids: list[str], samples: int, step_seconds: float,
@@ -214,10 +232,10 @@ class VehicleEntity(CommandEntity):
         return {"vehicle": self.view()}
 
     def view(self) -> dict[str, Any]:
-        row = self.row
+        registration = self.registration
         return {
-            "vehicle_id": self.vehicle_id, "name": row["name"], "vin": row["vin"],
-            "registered_at": row["registered_at"], "connection": self.connection,
+            "vehicle_id": self.vehicle_id, "name": registration.name, "vin": registration.vin,
+            "registered_at": registration.registered_at, "connection": self.connection,
             "last_seen": self.last_seen,
             "readings": {pid: s.to_dict() for pid, s in sorted(self.pids.items())},
             "trouble_codes": [{"code": c, "description": d} for c, d in sorted(self.dtcs.items())],
@@ -247,16 +265,16 @@ class VehicleKind:
         return await self.streams.read(vehicle_id, cursor, timeout)
 
     async def activate(self, entity_id: str) -> VehicleEntity:
-        entity = VehicleEntity(entity_id, await repo.fetch_vehicle(self.pool, entity_id), self)
+        entity = VehicleEntity(entity_id, Registration.from_row(await repo.fetch_vehicle(self.pool, entity_id)), self)
         await entity.load()
         return entity
 
     def summary(self, entity: VehicleEntity) -> dict[str, Any] | None:
         """Who an active vehicle belongs to and when it last reported (None: not registered),
         for the maintenance sweep (actors/maintenance_sweep.py)."""
-        if entity.row is None:
+        if entity.registration is None:
             return None
-        return {"tenant_id": entity.row["tenant_id"], "last_seen": entity.last_seen}
+        return {"tenant_id": entity.registration.tenant_id, "last_seen": entity.last_seen}
 
     async def close(self) -> None:
         await self.pool.close()

@@ -54,7 +54,7 @@ class AlertChange:
 HARSH_PENALTY = {"hard_acceleration": 5, "hard_braking": 5, "over_rev": 3}
 
 
-@dataclass
+@dataclass(slots=True)
 class VehicleMonitor:
     """Raises and clears alerts and counts harsh events as readings arrive (in time order)."""
 

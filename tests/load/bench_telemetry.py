@@ -131,7 +131,7 @@ def entity_bytes(count: int = 10_000) -> float:
     import tracemalloc
 
     from actors.entity_runtime import _Slot
-    from actors.vehicle import VehicleEntity
+    from actors.vehicle import Registration, VehicleEntity
     from actors.vehicle_rules import AlertRules
 
     kind = type("Kind", (), {"rules": AlertRules()})()
@@ -143,7 +143,7 @@ def entity_bytes(count: int = 10_000) -> float:
         vehicle_id = f"mem-{i:05d}"
         row = {"id": vehicle_id, "tenant_id": TENANT, "name": vehicle_id, "vin": None, "adapter": {},
                "registered_at": now}
-        slots[vehicle_id] = _Slot(entity=VehicleEntity(vehicle_id, row, kind))
+        slots[vehicle_id] = _Slot(entity=VehicleEntity(vehicle_id, Registration.from_row(row), kind))
     grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
     tracemalloc.stop()
     return grown / count

@@ -49,6 +49,20 @@ async def test_messages_to_one_entity_run_one_at_a_time_in_order():
     assert kind.activated == ["a"]
 
 
+async def test_the_mailbox_keeps_order_after_emptying_and_after_a_cancelled_message():
+    """Idle entities hold no lock (memory): the mailbox of the next burst must still serialise."""
+    kind = FakeKind()
+    host = EntityHost(kind, idle_seconds=60)
+    await host.ask("a", "work", {"n": 0})
+    running = asyncio.ensure_future(host.ask("a", "work", {"n": 1, "sleep": 0.05}))
+    cancelled = asyncio.ensure_future(host.ask("a", "work", {"n": 2}))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert await asyncio.gather(running, host.ask("a", "work", {"n": 3})) == [2, 3]
+    assert kind.log == [("a", step, i) for i in (0, 1, 3) for step in ("start", "end")]
+
+
 async def test_different_entities_run_concurrently():
     kind = FakeKind()
     host = EntityHost(kind, idle_seconds=60)
