@@ -118,7 +118,7 @@ async def _outbox_empty(pool):
 
 async def test_relay_killed_mid_batch_loses_nothing_and_duplicates_nothing(stack, pool):
     events = []
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():  # all at once: the relays are mid-batch at the kill
         for _ in range(600):
             events.append(await insert_event(conn))
     event_ids = [e["event_id"] for e in events]
