@@ -22,6 +22,8 @@ from typing import Any, Protocol
 import psutil
 import ray
 
+from actors.gc_tuning import tune_for_many_long_lived_objects
+
 log = logging.getLogger(__name__)
 
 
@@ -141,6 +143,7 @@ class ShardActor:
         self._host = EntityHost(load_kind(kind_path), idle_seconds)
         self._opened: asyncio.Task | None = None
         self._passivator: asyncio.Task | None = None
+        tune_for_many_long_lived_objects()
 
     async def _ready(self) -> None:
         if self._opened is None:

@@ -13,6 +13,7 @@ from typing import Any
 import ray
 
 from actors.background import BackgroundLoopActor
+from actors.gc_tuning import tune_for_many_long_lived_objects
 from actors.entity_runtime import ShardRouter
 from cluster.settings import StackSettings
 from cluster.topology import vehicle_router
@@ -101,6 +102,7 @@ class DeviceBridgeActor(BackgroundLoopActor):
     def __init__(self, settings: dict[str, Any], tenant_id: str, adapters: list[dict[str, Any]]):
         router = vehicle_router(StackSettings.model_validate(settings))
         self.bridge = DeviceBridge(router, tenant_id, [AdapterConfig(**a) for a in adapters])
+        tune_for_many_long_lived_objects()
 
     def loop(self):
         return self.bridge.run()

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import ray
 
 from actors.background import BackgroundLoopActor
+from actors.gc_tuning import tune_for_many_long_lived_objects
 from cluster.settings import StackSettings
 from cluster.topology import vehicle_router
 from device_bridge.batcher import ReadingBatcher
@@ -105,6 +106,7 @@ class SyntheticBridgeActor(BackgroundLoopActor):
         self.bridge = DeviceBridge(router, tenant_id, [], batcher)
         self.fleet = SyntheticFleet(vehicle_ids, readings_per_second, batcher.add_reading,
                                     lambda: len(batcher.readings), max_backlog)
+        tune_for_many_long_lived_objects()
 
     async def loop(self) -> None:
         await asyncio.gather(self.bridge.run(), self.fleet.run())
