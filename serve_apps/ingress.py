@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from actors.gc_tuning import tune_for_many_long_lived_objects
 from cluster.logs import configure_serve_replica_logging
 from cluster.settings import StackSettings
 from serve_apps import bookings, fleet, health, models, predictions, streams, vehicles, webhooks
@@ -38,6 +39,7 @@ class FleetApi:
         """model_servers: the handle of each model family's deployment (ml/serving.py)."""
         configure_serve_replica_logging()
         self.services = await open_services(StackSettings.model_validate(settings), model_servers)
+        tune_for_many_long_lived_objects()
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(self.services)
