@@ -61,10 +61,12 @@ def load(url: str, args: argparse.Namespace, **extra: str) -> dict:
 
 
 def summary(name: str, result: dict) -> dict:
+    """Throughput and latency of one closed-loop phase (and its CPU split, where load() took one;
+    bench_predict's phases have none)."""
     lat = np.array(result["latencies"]) * 1000
     return {"name": name, "requests": len(lat), "rps": len(lat) / result["elapsed"],
             "p50": np.percentile(lat, 50), "p95": np.percentile(lat, 95), "p99": np.percentile(lat, 99),
-            "statuses": result["statuses"], "latencies": lat, "cpu": result["cpu"], "wall": result["wall"]}
+            "statuses": result["statuses"], "latencies": lat, "cpu": result.get("cpu"), "wall": result.get("wall")}
 
 
 async def commit_to_consumer(pool, booking_ids: list[str]) -> dict[str, np.ndarray]:

@@ -181,7 +181,7 @@ def plot(results: list[dict], path) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vehicles", type=int, nargs="+", default=[1000, 10_000])
-    parser.add_argument("--rate", type=float, default=60_000, help="readings/s the synthetic bridge offers")
+    parser.add_argument("--rate", type=float, default=100_000, help="readings/s the synthetic bridge offers")
     parser.add_argument("--max-backlog", type=int, default=10_000,
                         help="the bridge generates only while fewer readings wait (0: offer --rate regardless)")
     parser.add_argument("--duration", type=float, default=15)
