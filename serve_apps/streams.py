@@ -6,6 +6,7 @@ relays events as they are committed. Events reach a replica through its LiveFeed
 client drops its own oldest events (a `gap` event says how many) and never stalls a vehicle.
 SSE events carry ids: a client reconnecting with `Last-Event-ID` (browsers' EventSource does)
 gets the events it missed instead of a new `state`, while the actor's ring still holds them.
+WebSocket messages carry the same ids in an `id` field, and `?last_event_id=` resumes likewise.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 from collections.abc import AsyncIterable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.encoders import jsonable_encoder
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -26,10 +27,10 @@ from serve_apps.vehicles import live_vehicle
 router = APIRouter(tags=["streams"], responses=ERROR_RESPONSES)
 
 WS_POLICY_VIOLATION = 1008
-LastEventId = Annotated[str | None, Header(
-    description="the id of the last event received: resume after it (the vehicle's ring holds its last 256 "
-                "events, the fleet's 1,000, until a minute after its last reader left); otherwise the stream "
-                "starts afresh")]
+RESUME_HELP = ("the id of the last event received: resume after it (the vehicle's ring holds its last 256 "
+               "events, the fleet's 1,000, until a minute after its last reader left); otherwise the stream "
+               "starts afresh")
+LastEventId = Annotated[str | None, Header(description=RESUME_HELP)]
 
 
 async def visible_vehicle(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> str:
@@ -71,9 +72,10 @@ def websocket_principal(websocket: WebSocket, svc: Services) -> Principal:
 
 
 @router.websocket("/v1/vehicles/{vehicle_id}/ws")
-async def vehicle_socket(websocket: WebSocket, vehicle_id: str, svc: Services = Depends(services)) -> None:
-    """The same events as the SSE stream, one JSON message each. An invalid token or another
-    tenant's vehicle closes the handshake with 1008 and a reason."""
+async def vehicle_socket(websocket: WebSocket, vehicle_id: str, svc: Services = Depends(services),
+                         last_event_id: Annotated[str | None, Query(description=RESUME_HELP)] = None) -> None:
+    """The same events as the SSE stream, one JSON message each, with the SSE id as `id`. An
+    invalid token or another tenant's vehicle closes the handshake with 1008 and a reason."""
     try:
         who = websocket_principal(websocket, svc)
         await live_vehicle(svc, vehicle_id, who.tenant_id)
@@ -81,12 +83,14 @@ async def vehicle_socket(websocket: WebSocket, vehicle_id: str, svc: Services = 
         await websocket.close(WS_POLICY_VIOLATION, reason=str(exc))
         return
     await websocket.accept()
-    async with svc.vehicle_feed.subscribe(vehicle_id) as events:
+    async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
         async def send_events() -> None:  # state after subscribing, as the SSE stream: no gap
-            state = await live_vehicle(svc, vehicle_id, who.tenant_id)
-            await websocket.send_json(jsonable_encoder({"type": "state", "vehicle": state}))
+            if not events.resumed:
+                state = await live_vehicle(svc, vehicle_id, who.tenant_id)
+                await websocket.send_json(jsonable_encoder({"type": "state", "vehicle": state}))
             async for event in events:
-                await websocket.send_json(jsonable_encoder(event.data))
+                message = {**event.data, "id": event.id} if event.id else event.data
+                await websocket.send_json(jsonable_encoder(message))
 
         async def until_closed() -> None:  # clients send nothing; this notices them leave
             while (await websocket.receive())["type"] != "websocket.disconnect":

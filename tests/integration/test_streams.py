@@ -128,3 +128,31 @@ async def test_an_sse_client_reconnecting_with_last_event_id_gets_what_it_missed
     async with aconnect_sse(client, "GET", url, headers={"Last-Event-ID": "00000000-1"}) as source:
         first = await asyncio.wait_for(anext(source.aiter_sse()), 20)
         assert first.event == "state", "an id the ring cannot resume from: a fresh stream"
+
+
+async def test_a_websocket_client_reconnecting_with_last_event_id_gets_what_it_missed(stack, make_client,
+                                                                                     auth_settings):
+    vehicle_id = await register(make_client, "fleet-s")
+    client = make_client("driver", tenant="fleet-s")
+    url = (stack.api_url.replace("http://", "ws://") + f"/v1/vehicles/{vehicle_id}/ws"
+           f"?access_token={token_for(auth_settings, 'driver', 'fleet-s')}")
+
+    async def ingest(value, second):
+        response = await client.post(f"/v1/vehicles/{vehicle_id}/telemetry",
+                                     json={"readings": [reading("SPEED", value, second)]})
+        assert response.status_code == 202
+
+    async def receive(socket):
+        return json.loads(await asyncio.wait_for(socket.recv(), 20))
+
+    async with ws_connect(url, open_timeout=20) as socket:
+        assert (await receive(socket))["type"] == "state"
+        await ingest(10.0, 1)
+        message = await receive(socket)
+        assert message["type"] == "readings" and message["id"]
+    await ingest(20.0, 2)  # while the client is away
+    await ingest(30.0, 3)
+    async with ws_connect(f"{url}&last_event_id={message['id']}", open_timeout=20) as socket:
+        missed = [await receive(socket), await receive(socket)]
+        assert [m["type"] for m in missed] == ["readings", "readings"], "resumed: no new state"
+        assert [m["readings"][0]["value"] for m in missed] == [20.0, 30.0]
