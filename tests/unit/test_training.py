@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cluster import cli
+from ml import condition_shift
 from ml.datasets import build
 from ml.features import ENGINE_PIDS
 from ml.registry import IncompatibleArtifact
@@ -91,3 +92,11 @@ def test_an_artifact_of_an_older_input_layout_is_refused(artifacts, tmp_path):
     (old / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(IncompatibleArtifact, match="inputs RPM, SPEED, .* train and promote a new one"):
         load(old)
+
+
+def test_condition_shift_evaluates_each_unseen_condition_alone_and_together(artifacts):
+    results = condition_shift.evaluate(artifacts["engine"], vehicles=20, days=30, seeds=[101])
+    assert list(results) == list(condition_shift.CONDITIONS) and len(results) == 5
+    assert all(0 <= r[0][k] <= 1 for r in results.values() for k in ("f1", "precision", "recall", "fpr"))
+    with pytest.raises(SystemExit, match="battery model"):
+        condition_shift.evaluate(artifacts["battery"], vehicles=5, days=10, seeds=[101])
