@@ -18,7 +18,7 @@ from typing import Any
 import ray
 from ray import serve
 
-from cluster.broker import EmbeddedBroker, ensure_topics
+from cluster.broker import EmbeddedBroker, ensure_topics, free_port
 from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE, VEHICLE_ALERTS_TOPIC, StackSettings
 from actors.booking import BOOKING_KIND
 from actors.vehicle import VEHICLE_KIND
@@ -50,6 +50,10 @@ OUTBOX_RETENTION_DAYS = 30
 # (microseconds) and lets an operator see a request's log line while it matters.
 SERVE_FAST_PATH_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1",
                        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1"}
+# HAProxy's own metrics and stats listeners default to the fixed ports 9101 and 8404, so a
+# second stack on the machine (a benchmark beside `make run`) could not start its HAProxy: each
+# stack that starts Ray picks free ones (nothing outside the stack talks to them).
+HAPROXY_PORT_VARIABLES = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
 
 
 class LocalStack:
@@ -94,6 +98,7 @@ class LocalStack:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
         if s.serve_ingress == "direct":
             os.environ.update(SERVE_FAST_PATH_ENV)
+            os.environ.update({variable: str(free_port()) for variable in HAPROXY_PORT_VARIABLES})
         if not ray.is_initialized():
             ray.init(address=s.ray_address, namespace=RAY_NAMESPACE,
                      include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=s.dashboard_port,

@@ -1,0 +1,34 @@
+"""Every benchmark the README names runs end to end at a tiny size, each starting its own stack
+as it does by hand, and prints its figures and plot (nobody runs them otherwise until they
+measure something, so a broken one would first show up in someone's measurement). The figures
+themselves are not checked: at this size and on shared cores they mean nothing."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+# module -> (tiny arguments, lines its report must contain)
+BENCHMARKS = {
+    "bench_cancel": (["--duration", "1", "--concurrency", "4", "--bookings", "300", "--paced-rate", "10"],
+                     ["ratio cancel/no-op", "events applied by each consumer", "commit-to-consumer"]),
+    "bench_telemetry": (["--vehicles", "50", "--duration", "5", "--clients", "2", "--rate", "2000",
+                         "--paced-rate", "500"],
+                        ["accepted/s", "CPU by process role", "capture -> SSE client"]),
+    "bench_predict": (["--seconds", "1", "--batch-sizes", "1", "--warmup", "0", "--concurrency", "2"],
+                      ["target: battery (XGBoost) p99", "failed requests (not HTTP 200): 0 of"]),
+}
+
+
+@pytest.mark.parametrize("module", BENCHMARKS)
+def test_the_benchmark_runs_and_reports(module, tmp_path):
+    args, expected = BENCHMARKS[module]
+    done = subprocess.run([sys.executable, "-m", f"tests.load.{module}", *args], capture_output=True, text=True,
+                          env={**os.environ, "FLEETRAY_STATE_DIR": str(tmp_path)}, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    for line in expected:
+        assert line in done.stdout, f"{line!r} missing from:\n{done.stdout[-4000:]}"
+    assert list((tmp_path / "bench").glob("*.png")), "the plot was not written"
