@@ -11,6 +11,7 @@ PostgreSQL; statistics and scores restart (they describe this activation).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +33,12 @@ EARLIER_TRIP_SLACK = timedelta(days=1)  # how far before a lagged window's end i
 Reply = dict[str, Any]
 
 
+def _shared(name: str | None) -> str | None:
+    """One str object per PID, unit or tenant name for the whole shard, not one per vehicle: each
+    decoded row and each deserialized batch brings its own copies (about 1 KB per vehicle)."""
+    return None if name is None else sys.intern(name)
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     """What a vehicle entity keeps of its `vehicles` row (the adapter settings are the bridge's):
@@ -44,7 +51,7 @@ class Registration:
 
     @classmethod
     def from_row(cls, row: dict[str, Any] | None) -> "Registration | None":
-        return cls(row["tenant_id"], row["name"], row["vin"], row["registered_at"]) if row else None
+        return cls(_shared(row["tenant_id"]), row["name"], row["vin"], row["registered_at"]) if row else None
 
 
 @dataclass(slots=True)
@@ -61,11 +68,11 @@ class PidState:
 
     @classmethod
     def first(cls, value: float, unit: str | None, at: datetime) -> "PidState":
-        return cls(value, unit, at, 1, value, value, value)
+        return cls(value, _shared(unit), at, 1, value, value, value)
 
     def update(self, value: float, unit: str | None, at: datetime) -> None:
         if at >= self.captured_at:
-            self.value, self.unit, self.captured_at = value, unit, at
+            self.value, self.unit, self.captured_at = value, _shared(unit), at
         self.count += 1
         self.mean += (value - self.mean) / self.count
         self.minimum = min(self.minimum, value)
@@ -94,7 +101,7 @@ class VehicleEntity(CommandEntity):
         if self.registration is None:
             return
         for r in await repo.latest_readings(self.kind.pool, self.vehicle_id):
-            self.pids[r["pid"]] = PidState.first(r["value"], r["unit"], r["captured_at"])
+            self.pids[_shared(r["pid"])] = PidState.first(r["value"], r["unit"], r["captured_at"])
             self.last_seen = max(self.last_seen or r["captured_at"], r["captured_at"])
         for r in await repo.dtc_history(self.kind.pool, self.vehicle_id):
             if r["cleared_at"] is None:
@@ -129,7 +136,7 @@ class VehicleEntity(CommandEntity):
         for pid, value, unit, at in sorted(readings, key=lambda r: r[3]):
             state = self.pids.get(pid)
             if state is None:
-                self.pids[pid] = PidState.first(value, unit, at)
+                self.pids[_shared(pid)] = PidState.first(value, unit, at)
             else:
                 state.update(value, unit, at)
             changes += self.monitor.observe(pid, value, at)
