@@ -29,6 +29,7 @@ from db.pool import create_pool
 from device_bridge.readings import FreezeFrame
 
 EARLIER_TRIP_SLACK = timedelta(days=1)  # how far before a lagged window's end its trip may lie
+MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about the distance between
 
 Reply = dict[str, Any]
 
@@ -52,6 +53,15 @@ class Registration:
     @classmethod
     def from_row(cls, row: dict[str, Any] | None) -> "Registration | None":
         return cls(_shared(row["tenant_id"]), row["name"], row["vin"], row["registered_at"]) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class PadOdometer:
+    """Distance driven since the latest brake pad change, integrated from SPEED up to `until`."""
+
+    changed_at: datetime
+    km: float
+    until: datetime
 
 
 @dataclass(slots=True)
@@ -85,7 +95,8 @@ class PidState:
 
 class VehicleEntity(CommandEntity):
     # Slots, not a __dict__: tens of thousands of these live in one shard.
-    __slots__ = ("vehicle_id", "registration", "kind", "pids", "dtcs", "connection", "last_seen", "monitor")
+    __slots__ = ("vehicle_id", "registration", "kind", "pids", "dtcs", "connection", "last_seen", "monitor",
+                 "pad_odometer")
 
     def __init__(self, vehicle_id: str, registration: Registration | None, kind: "VehicleKind"):
         self.vehicle_id = vehicle_id
@@ -96,6 +107,7 @@ class VehicleEntity(CommandEntity):
         self.connection = "unknown"
         self.last_seen: datetime | None = None
         self.monitor = VehicleMonitor(kind.rules)
+        self.pad_odometer: PadOdometer | None = None  # read from the database when first needed
 
     async def load(self) -> None:
         if self.registration is None:
@@ -188,13 +200,41 @@ class VehicleEntity(CommandEntity):
             self.registration = replace(self.registration, vin=vin)
         return {"connection": status}
 
+    async def on_record_pad_change(self, tenant_id: str, changed_at: datetime) -> Reply:
+        """An operator changed the brake pads: the distance for the brakes model restarts there."""
+        if not self._visible_to(tenant_id):
+            return error("NOT_FOUND", "Vehicle not found")
+        await repo.record_pad_change(self.kind.pool, vehicle_id=self.vehicle_id, tenant_id=tenant_id,
+                                     changed_at=changed_at)
+        self.pad_odometer = None
+        odometer = await self._pad_odometer()
+        return {"pad_change": {"vehicle_id": self.vehicle_id, "changed_at": odometer.changed_at,
+                               "km_since": odometer.km}}
+
+    async def _pad_odometer(self) -> PadOdometer | None:
+        """The distance since the latest pad change, adding the SPEED readings stored since the
+        previous call (db.vehicles.distance_driven); None when no change was ever recorded."""
+        if self.pad_odometer is None:
+            changed_at = await repo.latest_pad_change(self.kind.pool, self.vehicle_id)
+            if changed_at is None:
+                return None
+            self.pad_odometer = PadOdometer(changed_at, 0.0, changed_at)
+        odometer = self.pad_odometer
+        km, last_at = await repo.distance_driven(self.kind.pool, self.vehicle_id, odometer.until,
+                                                 MAX_SPEED_GAP_SECONDS)
+        if last_at is not None:
+            self.pad_odometer = PadOdometer(odometer.changed_at, odometer.km + km, last_at)
+        return self.pad_odometer
+
     async def on_window(self, tenant_id: str, pids: list[str], samples: int, step_seconds: float,
-                        anchor: str, lead_samples: int = 0, lag_seconds: float = 0) -> Reply:
+                        anchor: str, lead_samples: int = 0, lag_seconds: float = 0,
+                        pad_distance: bool = False) -> Reply:
         """The vehicle's readings on a regular grid (db.vehicles.telemetry_grid), for a model:
         the `samples` steps up to the latest reading (anchor "latest"), or up to the last one
         `lag_seconds` before it (within a day of that: an earlier trip), or from `lead_samples`
-        steps before the latest engine start (anchor "engine_start"). Everything acknowledged
-        is already committed: messages to an entity run in order."""
+        steps before the latest engine start (anchor "engine_start"); with `pad_distance`, also
+        the kilometres driven since the latest brake pad change. Everything acknowledged is
+        already committed: messages to an entity run in order."""
         if not self._visible_to(tenant_id):
             return error("NOT_FOUND", "Vehicle not found")
         step = timedelta(seconds=step_seconds)
@@ -213,8 +253,16 @@ class VehicleEntity(CommandEntity):
             if self.monitor.engine_started_at is None:
                 return {"window": None, "reason": "no engine start seen since the vehicle became active"}
             start = self.monitor.engine_started_at - step * lead_samples
-        grid = await repo.telemetry_grid(self.kind.pool, self.vehicle_id, pids, start, step_seconds, samples)
-        return {"window": {"start": start, "step_seconds": step_seconds, "signals": grid}}
+        window = {"start": start, "step_seconds": step_seconds,
+                  "signals": await repo.telemetry_grid(self.kind.pool, self.vehicle_id, pids, start, step_seconds,
+                                                       samples)}
+        if pad_distance:
+            odometer = await self._pad_odometer()
+            if odometer is None:
+                return {"window": None, "reason": "no brake pad change recorded "
+                                                  f"(POST /v1/vehicles/{self.vehicle_id}/brake-pad-changes)"}
+            window.update(km_since_pad_change=odometer.km, pad_changed_at=odometer.changed_at)
+        return {"window": window}
 
     async def on_maintenance(self, tenant_id: str, predictions: dict[str, dict]) -> Reply:
         """Raise or clear maintenance alerts from model predictions (vehicle_rules

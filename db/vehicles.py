@@ -116,3 +116,30 @@ async def dtc_history(conn, vehicle_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(
         """SELECT code, description, first_seen, last_seen, cleared_at, freeze_frame FROM dtc_history
             WHERE vehicle_id = $1 ORDER BY first_seen DESC""", vehicle_id)]
+
+
+async def record_pad_change(conn, *, vehicle_id: str, tenant_id: str, changed_at: datetime) -> None:
+    """Record a brake pad change (recording the same one again changes nothing)."""
+    await conn.execute(
+        """INSERT INTO brake_pad_changes (vehicle_id, tenant_id, changed_at) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING""", vehicle_id, tenant_id, changed_at)
+
+
+async def latest_pad_change(conn, vehicle_id: str) -> datetime | None:
+    return await conn.fetchval("SELECT max(changed_at) FROM brake_pad_changes WHERE vehicle_id = $1", vehicle_id)
+
+
+async def distance_driven(conn, vehicle_id: str, since: datetime, max_gap_seconds: float
+                          ) -> tuple[float, datetime | None]:
+    """Kilometres driven from `since` on, from the SPEED readings: each reading's speed times the
+    time to the next one (gaps over max_gap_seconds, an adapter that was away, count nothing);
+    and the time of the last reading, from which the next call goes on (its step to the next
+    reading is not counted yet, so consecutive calls add up to one call over the whole range)."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(sum(value * extract(epoch FROM next_at - captured_at))
+                           FILTER (WHERE next_at - captured_at <= make_interval(secs => $3)), 0) / 3600.0 AS km,
+                  max(captured_at) AS last_at
+             FROM (SELECT value, captured_at, lead(captured_at) OVER (ORDER BY captured_at) AS next_at
+                     FROM telemetry WHERE vehicle_id = $1 AND pid = 'SPEED' AND captured_at >= $2) AS speeds""",
+        vehicle_id, since, max_gap_seconds)
+    return float(row["km"]), row["last_at"]

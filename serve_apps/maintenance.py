@@ -53,7 +53,7 @@ class VehiclePredictor:
         """One result per target; the targets' instances go to the model in one request."""
         window = live.LIVE_WINDOWS.get(family)
         if window is None:
-            return [{"unavailable": live.NOT_LIVE.get(family, "no live inputs")} for _ in targets]
+            return [{"unavailable": "no live inputs"} for _ in targets]
         grids = await asyncio.gather(*(self._windows(target, window) for target in targets))
         results: list[Result] = [{} for _ in targets]
         instances, owners = [], []
@@ -62,7 +62,8 @@ class VehiclePredictor:
                 results[i] = {"unavailable": latest}
                 continue
             try:
-                instances.append(live.instance(family, latest["signals"], [g and g["signals"] for g in earlier]))
+                instances.append(live.instance(family, latest["signals"], [g and g["signals"] for g in earlier],
+                                               latest.get("km_since_pad_change")))
                 owners.append(i)
             except live.NotEnoughData as exc:
                 results[i] = {"unavailable": str(exc)}
@@ -81,7 +82,8 @@ class VehiclePredictor:
             results[i] = {
                 "version": answer["version"], "role": answer["role"], "outputs": outputs,
                 "thresholds": answer["thresholds"],
-                "window": {"start": latest["start"], "step_seconds": latest["step_seconds"], "samples": window.samples},
+                "window": {"start": latest["start"], "step_seconds": latest["step_seconds"], "samples": window.samples,
+                           **{k: latest[k] for k in ("km_since_pad_change", "pad_changed_at") if k in latest}},
                 "earlier_windows": [{"lag_days": lag, "start": g and g["start"]}
                                     for lag, g in zip(window.lag_days[1:], earlier)]}
         return results

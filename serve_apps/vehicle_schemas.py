@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -42,6 +42,19 @@ class TelemetryBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     readings: list[ReadingIn] = Field(min_length=1, max_length=MAX_READINGS_PER_BATCH)
+
+
+class PadChangeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    changed_at: AwareDatetime | None = Field(default=None, description="when the pads were changed; default now")
+
+    @field_validator("changed_at")
+    @classmethod
+    def _not_in_the_future(cls, changed_at: datetime | None) -> datetime | None:
+        if changed_at is not None and changed_at > datetime.now(timezone.utc):
+            raise ValueError("changed_at is in the future")
+        return changed_at
 
 
 class TelemetryPoint(BaseModel):

@@ -3,7 +3,7 @@ HTTP telemetry ingest, history and trouble codes. Every route is scoped to the c
 tenant: another tenant's vehicle is a 404."""
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,7 +13,8 @@ from db.tenancy import tenant_scope
 from serve_apps.auth import principal_of
 from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
 from serve_apps.services import Services, services
-from serve_apps.vehicle_schemas import DtcEntry, RegisterVehicleRequest, TelemetryBatch, TelemetryPoint
+from serve_apps.vehicle_schemas import (DtcEntry, PadChangeRequest, RegisterVehicleRequest, TelemetryBatch,
+                                        TelemetryPoint)
 
 router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses=ERROR_RESPONSES)
 
@@ -36,6 +37,18 @@ async def register_vehicle(body: RegisterVehicleRequest, request: Request,
     reply = await svc.vehicles.ask(body.vehicle_id, "register", {
         "tenant_id": who.tenant_id, "name": body.name, "vin": body.vin, "adapter": body.adapter})
     return unwrap(reply, "vehicle")
+
+
+@router.post("/{vehicle_id}/brake-pad-changes", status_code=201)
+async def record_pad_change(vehicle_id: str, body: PadChangeRequest, request: Request,
+                            svc: Services = Depends(services)) -> dict[str, Any]:
+    """Operator only: the brake pads were changed (the brakes model needs the distance since)."""
+    who = principal_of(request)
+    if who.role != "operator":
+        raise ApiError("FORBIDDEN", "Only operators can record brake pad changes")
+    reply = await svc.vehicles.ask(vehicle_id, "record_pad_change", {
+        "tenant_id": who.tenant_id, "changed_at": body.changed_at or datetime.now(timezone.utc)})
+    return unwrap(reply, "pad_change")
 
 
 async def live_vehicle(svc: Services, vehicle_id: str, tenant_id: str) -> dict[str, Any]:

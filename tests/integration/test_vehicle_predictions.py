@@ -2,7 +2,8 @@
 trips are sent as telemetry, each with the vehicle's trip a week earlier, the vehicle's entity
 reads both windows back out of PostgreSQL, the served models predict exactly what the trained
 models predict on the same trips, and a prediction past the engine model's threshold raises a
-maintenance alert (through the alert outbox) that a healthy trip clears."""
+maintenance alert (through the alert outbox) that a healthy trip clears. The brakes model gets
+the distance since a recorded brake pad change, integrated from the SPEED readings."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -16,8 +17,7 @@ from actors.vehicle_rules import AlertRules
 from cluster.settings import RAY_NAMESPACE
 from cluster.topology import MAINTENANCE_SWEEP
 from ml import train
-from ml.features import ENGINE_LAG_DAYS, battery_features, engine_windows
-from ml.live import NOT_LIVE
+from ml.features import ENGINE_LAG_DAYS, battery_features, brake_features, engine_windows
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, FleetConfig, simulate
 from tests.conftest import unique
 
@@ -69,16 +69,20 @@ def engine_risk(fleet, model) -> np.ndarray:
     return model.predict(engine_windows(fleet.signals))["fails_soon"].reshape(fleet.in_service.shape)
 
 
-def riskiest_and_safest_trips(fleet, model) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(vehicle, day) of the in-service trips the engine model rates highest and lowest, among
-    trips with an earlier trip a week before, whose key-on, crank and first running RPM samples
-    are all there and whose running RPM never falls to the engine-off level (the engine start
-    the vehicle actor detects is then the simulator's)."""
-    risk = engine_risk(fleet, model)
+def clean_trips(fleet) -> np.ndarray:
+    """(vehicle, day): in service, with key-on, crank and first running RPM samples all there,
+    and running RPM never falling to the engine-off level (the engine start the vehicle actor
+    detects is then the simulator's)."""
     rpm = fleet.signals["RPM"]
-    clean = ~np.isnan(rpm[:, :, :ENGINE_OFF_SAMPLES + 2]).any(axis=2) & ~(
+    return fleet.in_service & ~np.isnan(rpm[:, :, :ENGINE_OFF_SAMPLES + 2]).any(axis=2) & ~(
         rpm[:, :, ENGINE_OFF_SAMPLES + 1:] < AlertRules.engine_stopped_rpm).any(axis=2)
-    candidates = fleet.in_service & clean & (np.arange(fleet.in_service.shape[1]) >= ENGINE_LAG_DAYS)
+
+
+def riskiest_and_safest_trips(fleet, model) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(vehicle, day) of the clean trips the engine model rates highest and lowest, among those
+    with an earlier trip a week before."""
+    risk = engine_risk(fleet, model)
+    candidates = clean_trips(fleet) & (np.arange(fleet.in_service.shape[1]) >= ENGINE_LAG_DAYS)
     ranked = [tuple(int(i) for i in np.unravel_index(k, risk.shape)) for k in np.argsort(risk, axis=None)]
     ranked = [vd for vd in ranked if candidates[vd]]
     return ranked[-1], ranked[0]
@@ -110,7 +114,7 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
     assert battery["outputs"]["soh"] == pytest.approx(float(expected_battery["soh"][0]), abs=1e-5)
     assert battery["outputs"]["rul_days"] == pytest.approx(float(expected_battery["rul_days"][0]), abs=1e-3)
     assert datetime.fromisoformat(battery["window"]["start"]) == start, "the window starts at key-on"
-    assert body["predictions"]["brakes"] == {"unavailable": NOT_LIVE["brakes"]}
+    assert "no brake pad change recorded" in body["predictions"]["brakes"]["unavailable"]
 
     vehicle = (await client.get(f"/v1/vehicles/{vehicle_id}")).json()
     assert "maintenance:engine" in {a["key"] for a in vehicle["alerts"]}
@@ -179,3 +183,49 @@ async def test_another_tenants_vehicle_is_a_404(served_models, make_client):
     _, vehicle_id = await register_vehicle(make_client, "private")
     response = await make_client("eve", "other-tenant").get(f"/v1/vehicles/{vehicle_id}/predictions")
     assert response.status_code == 404 and response.json()["error"] == "NOT_FOUND"
+
+
+def km_driven(speeds: list[tuple[datetime, float]], max_gap_seconds: float = 10.0) -> float:
+    """Each speed sample times the time to the next one, gaps over max_gap_seconds excluded."""
+    speeds = sorted(speeds)
+    return sum(v * (t2 - t1).total_seconds() for (t1, v), (t2, _) in zip(speeds, speeds[1:])
+               if (t2 - t1).total_seconds() <= max_gap_seconds) / 3600
+
+
+def speed_samples(signals: dict[str, np.ndarray], start: datetime) -> list[tuple[datetime, float]]:
+    return [(start + timedelta(seconds=SAMPLE_SECONDS * s), float(v))
+            for s, v in enumerate(signals["SPEED"][0]) if not np.isnan(v)]
+
+
+async def test_brakes_are_predicted_from_the_distance_since_the_recorded_pad_change(
+        fleet, model_registry, served_models, make_client, tmp_path):
+    client, vehicle_id = await register_vehicle(make_client, "braked")
+    operator = make_client("op", TENANT, role="operator")
+    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    changed_at = start - timedelta(days=ENGINE_LAG_DAYS + 1)
+    url = f"/v1/vehicles/{vehicle_id}/brake-pad-changes"
+    assert (await client.post(url, json={})).status_code == 403, "operators only"
+    future = await operator.post(url, json={"changed_at": (start + timedelta(days=2)).isoformat()})
+    assert future.status_code == 400 and "future" in future.text
+    assert (await make_client("op", "other-tenant", role="operator").post(url, json={})).status_code == 404
+    recorded = await operator.post(url, json={"changed_at": changed_at.isoformat()})
+    assert recorded.status_code == 201 and recorded.json()["km_since"] == 0.0, recorded.text
+
+    clean = clean_trips(fleet)
+    v, d = next((v, d) for v, d in zip(*np.nonzero(clean)) if d >= ENGINE_LAG_DAYS and d + 1 < clean.shape[1]
+                and clean[v, d + 1] and fleet.in_service[v, d - ENGINE_LAG_DAYS])
+    await send_trip_and_its_week(client, vehicle_id, fleet, v, d, start)
+    brakes = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()["predictions"]["brakes"]
+    expected_km = km_driven(speed_samples(trip(fleet, v, d - ENGINE_LAG_DAYS), start - timedelta(days=ENGINE_LAG_DAYS))
+                            + speed_samples(trip(fleet, v, d), start))
+    assert expected_km > 1 and brakes["window"]["km_since_pad_change"] == pytest.approx(expected_km, rel=1e-6)
+    assert datetime.fromisoformat(brakes["window"]["pad_changed_at"]) == changed_at
+    brakes_model, _ = train.load(await model_registry.fetch("brakes", served_models["brakes"], tmp_path / "brakes"))
+    expected = brakes_model.predict(brake_features(trip(fleet, v, d), np.array([expected_km])))
+    assert brakes["outputs"]["wear_pct"] == pytest.approx(float(expected["wear_pct"][0]), abs=1e-3)
+
+    await send_trip(client, vehicle_id, trip(fleet, v, d + 1), start + timedelta(minutes=10))
+    again = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()["predictions"]["brakes"]
+    more = km_driven(speed_samples(trip(fleet, v, d + 1), start + timedelta(minutes=10)))
+    assert again["window"]["km_since_pad_change"] == pytest.approx(expected_km + more, rel=1e-6), \
+        "the distance goes on from where the previous prediction left it"
