@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -181,8 +182,11 @@ class LocalStack:
             await asyncio.get_running_loop().run_in_executor(None, emulator.start)
             self.emulators.append(emulator)
             vehicle_id = f"demo-{i}"
-            await ensure_vehicle(router, vehicle_id, DEMO_TENANT, f"Demo car {i}",
-                                 {"port": emulator.port, "emulated": True})
+            if await ensure_vehicle(router, vehicle_id, DEMO_TENANT, f"Demo car {i}",
+                                    {"port": emulator.port, "emulated": True}):
+                # new pads as it joins, so the brakes model has a distance to work from
+                await router.ask(vehicle_id, "record_pad_change", {
+                    "tenant_id": DEMO_TENANT, "changed_at": datetime.now(timezone.utc)})
             adapters.append({"vehicle_id": vehicle_id, "port": emulator.port})
         self.trip_replay = await asyncio.get_running_loop().run_in_executor(None, TripReplay, self.emulators)
         self.trip_replay.start()

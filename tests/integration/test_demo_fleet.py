@@ -32,6 +32,12 @@ async def test_emulated_adapters_feed_live_state_and_history(stack, make_client,
     assert (await make_client("outsider", tenant="default").get("/v1/vehicles/demo-1")).status_code == 404
 
 
+async def test_demo_vehicles_get_brake_pads_as_they_join(stack, pool):
+    """So that the brakes model has a distance since a pad change to work from."""
+    changed = await pool.fetch("SELECT vehicle_id FROM brake_pad_changes WHERE vehicle_id LIKE 'demo-%'")
+    assert sorted(r["vehicle_id"] for r in changed) == [f"demo-{i}" for i in range(1, stack.settings.demo_fleet + 1)]
+
+
 async def test_demo_vehicles_drive_their_simulated_trips(stack, pool):
     """Nearly every stored RPM reading of demo-1 is a value of its replayed vehicle's trips (as
     the ECU encodes it), not the emulator's stock answers."""
