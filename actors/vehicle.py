@@ -96,7 +96,7 @@ class PidState:
 class VehicleEntity(CommandEntity):
     # Slots, not a __dict__: tens of thousands of these live in one shard.
     __slots__ = ("vehicle_id", "registration", "kind", "pids", "dtcs", "connection", "last_seen", "monitor",
-                 "pad_odometer")
+                 "pad_odometer", "pad_change_looked_up")
 
     def __init__(self, vehicle_id: str, registration: Registration | None, kind: "VehicleKind"):
         self.vehicle_id = vehicle_id
@@ -108,6 +108,7 @@ class VehicleEntity(CommandEntity):
         self.last_seen: datetime | None = None
         self.monitor = VehicleMonitor(kind.rules)
         self.pad_odometer: PadOdometer | None = None  # read from the database when first needed
+        self.pad_change_looked_up = False  # and then known: every change is recorded through this entity
 
     async def load(self) -> None:
         if self.registration is None:
@@ -206,7 +207,7 @@ class VehicleEntity(CommandEntity):
             return error("NOT_FOUND", "Vehicle not found")
         await repo.record_pad_change(self.kind.pool, vehicle_id=self.vehicle_id, tenant_id=tenant_id,
                                      changed_at=changed_at)
-        self.pad_odometer = None
+        self.pad_odometer, self.pad_change_looked_up = None, False
         odometer = await self._pad_odometer()
         return {"pad_change": {"vehicle_id": self.vehicle_id, "changed_at": odometer.changed_at,
                                "km_since": odometer.km}}
@@ -215,6 +216,9 @@ class VehicleEntity(CommandEntity):
         """The distance since the latest pad change, adding the SPEED readings stored since the
         previous call (db.vehicles.distance_driven); None when no change was ever recorded."""
         if self.pad_odometer is None:
+            if self.pad_change_looked_up:
+                return None
+            self.pad_change_looked_up = True
             changed_at = await repo.latest_pad_change(self.kind.pool, self.vehicle_id)
             if changed_at is None:
                 return None

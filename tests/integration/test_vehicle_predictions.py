@@ -208,16 +208,18 @@ async def test_brakes_are_predicted_from_the_distance_since_the_recorded_pad_cha
     future = await operator.post(url, json={"changed_at": (start + timedelta(days=2)).isoformat()})
     assert future.status_code == 400 and "future" in future.text
     assert (await make_client("op", "other-tenant", role="operator").post(url, json={})).status_code == 404
-    recorded = await operator.post(url, json={"changed_at": changed_at.isoformat()})
-    assert recorded.status_code == 201 and recorded.json()["km_since"] == 0.0, recorded.text
-
     clean = clean_trips(fleet)
     v, d = next((v, d) for v, d in zip(*np.nonzero(clean)) if d >= ENGINE_LAG_DAYS and d + 1 < clean.shape[1]
                 and clean[v, d + 1] and fleet.in_service[v, d - ENGINE_LAG_DAYS])
     await send_trip_and_its_week(client, vehicle_id, fleet, v, d, start)
     brakes = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()["predictions"]["brakes"]
+    assert "no brake pad change recorded" in brakes["unavailable"]
+
+    recorded = await operator.post(url, json={"changed_at": changed_at.isoformat()})  # before both trips
     expected_km = km_driven(speed_samples(trip(fleet, v, d - ENGINE_LAG_DAYS), start - timedelta(days=ENGINE_LAG_DAYS))
                             + speed_samples(trip(fleet, v, d), start))
+    assert recorded.status_code == 201 and recorded.json()["km_since"] == pytest.approx(expected_km, rel=1e-6)
+    brakes = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()["predictions"]["brakes"]
     assert expected_km > 1 and brakes["window"]["km_since_pad_change"] == pytest.approx(expected_km, rel=1e-6)
     assert datetime.fromisoformat(brakes["window"]["pad_changed_at"]) == changed_at
     brakes_model, _ = train.load(await model_registry.fetch("brakes", served_models["brakes"], tmp_path / "brakes"))
