@@ -10,11 +10,14 @@ with the last id it saw gets what it missed, while the ring still holds it (SSE'
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from fastapi.encoders import jsonable_encoder
 
 from actors.event_ring import RingRead
 
@@ -28,6 +31,10 @@ class FeedEvent:
     data: dict[str, Any]
     epoch: str = ""
     seq: int = 0  # 0: a notice of this feed (a gap), not an event of the ring
+    encoded: str = field(init=False, repr=False, compare=False)  # data as JSON, once for every client
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encoded", json.dumps(jsonable_encoder(self.data)))
 
     @property
     def id(self) -> str | None:
@@ -41,16 +48,22 @@ def parse_event_id(event_id: str) -> tuple[str, int] | None:
     return (epoch, int(seq)) if epoch and seq.isdigit() else None
 
 
+def gap(missed: int) -> FeedEvent:
+    return FeedEvent({"type": "gap", "missed": missed})
+
+
 class Subscription:
     def __init__(self, queue_size: int):
         self._queue: asyncio.Queue[FeedEvent] = asyncio.Queue(queue_size)
         self.dropped = 0
+        self._dropped_unreported = 0
         self.resumed = False  # the events after the client's last event id were replayed
 
     def offer(self, event: FeedEvent) -> None:
         if self._queue.full():
             self._queue.get_nowait()
             self.dropped += 1
+            self._dropped_unreported += 1
         self._queue.put_nowait(event)
 
     def replay_first(self, read: RingRead) -> None:
@@ -67,6 +80,10 @@ class Subscription:
         return self
 
     async def __anext__(self) -> FeedEvent:
+        """The next event; first a gap notice when this client's queue overflowed since."""
+        if self._dropped_unreported:
+            missed, self._dropped_unreported = self._dropped_unreported, 0
+            return gap(missed)
         return await self._queue.get()
 
 
@@ -127,7 +144,7 @@ class LiveFeed:
             cursor = read.cursor
             events = _numbered(read)
             if read.missed:
-                events.insert(0, FeedEvent({"type": "gap", "missed": read.missed}))
+                events.insert(0, gap(read.missed))
             for event in events:
                 for subscription in self._subscribers.get(key, ()):
                     subscription.offer(event)

@@ -48,7 +48,7 @@ async def vehicle_stream(request: Request, vehicle_id: str = Depends(visible_veh
             state = await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
             yield ServerSentEvent(event="state", data={"type": "state", "vehicle": state})
         async for event in events:
-            yield ServerSentEvent(event=event.data["type"], data=event.data, id=event.id)
+            yield ServerSentEvent(event=event.data["type"], raw_data=event.encoded, id=event.id)
 
 
 @router.get("/v1/fleet/stream", response_class=EventSourceResponse)
@@ -58,7 +58,7 @@ async def fleet_stream(request: Request, svc: Services = Depends(services),
     async with svc.alert_feed.subscribe(principal_of(request).tenant_id, last_event_id) as events:
         yield ServerSentEvent(comment="resumed" if events.resumed else "subscribed")
         async for event in events:
-            yield ServerSentEvent(event=event.data["type"], data=event.data, id=event.id)
+            yield ServerSentEvent(event=event.data["type"], raw_data=event.encoded, id=event.id)
 
 
 def websocket_principal(websocket: WebSocket, svc: Services) -> Principal:
