@@ -11,9 +11,9 @@ PostgreSQL; statistics and scores restart (they describe this activation).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -34,10 +34,12 @@ MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about t
 Reply = dict[str, Any]
 
 
+@lru_cache(maxsize=4096)
 def _shared(name: str | None) -> str | None:
     """One str object per PID, unit or tenant name for the whole shard, not one per vehicle: each
-    decoded row and each deserialized batch brings its own copies (about 1 KB per vehicle)."""
-    return None if name is None else sys.intern(name)
+    decoded row and each deserialized batch brings its own copies (about 1 KB per vehicle). The
+    cache returns the first copy it saw; bounded, unlike sys.intern, as clients choose names."""
+    return name
 
 
 @dataclass(frozen=True, slots=True)
