@@ -7,7 +7,8 @@ run under the same closed-loop load.
                                                  [--batch-sizes 1 8 64] [--state-dir DIR]
 
 The stack runs without the demo fleet (nothing else on the cores) with its state in a temporary
-directory unless --state-dir is given; a registry without promoted models gets small ones trained
+directory unless --state-dir is given (with DATABASE_URL set, that database and the model
+registry it describes are used instead); a registry without promoted models gets small ones trained
 first (ml/defaults.py, about 40 s on 2 cores). Instances are vehicle-days of a simulated fleet
 (NaN sent as null); the no-op endpoint gets the same POST body, so each batch size compares the
 same request bytes. Each phase is tests/load/closed_loop.py in its own process; every response
@@ -36,6 +37,7 @@ import httpx
 import numpy as np
 from ray import serve
 
+from cluster.settings import StackSettings
 from cluster.stack import LocalStack
 from ml.datasets import FAMILIES, SEEN, family_dataset
 from ml.features import INPUT_NAMES
@@ -276,6 +278,8 @@ async def main() -> None:
     out_dir = results_dir(args.results_dir)
     state_dir = (args.state_dir or Path(tempfile.mkdtemp(prefix="fleetray-bench-predict-"))).resolve()
     settings = bench_settings(state_dir, train_models=True)
+    if settings.database_url:  # that database's registry rows name files in the configured registry
+        settings.model_registry_uri = StackSettings.from_env().model_registry_uri
     stack = LocalStack(settings)
     print(f"starting the stack (state in {state_dir}) ...", flush=True)
     try:
