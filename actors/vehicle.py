@@ -259,15 +259,15 @@ class VehicleEntity(CommandEntity):
             if self.monitor.engine_started_at is None:
                 return {"window": None, "reason": "no engine start seen since the vehicle became active"}
             start = self.monitor.engine_started_at - step * lead_samples
-        window = {"start": start, "step_seconds": step_seconds,
-                  "signals": await repo.telemetry_grid(self.kind.pool, self.vehicle_id, pids, start, step_seconds,
-                                                       samples)}
-        if pad_distance:
+        window: dict[str, Any] = {"start": start, "step_seconds": step_seconds}
+        if pad_distance:  # before the grid: without a pad change there is no window to read
             odometer = await self._pad_odometer()
             if odometer is None:
                 return {"window": None, "reason": "no brake pad change recorded "
                                                   f"(POST /v1/vehicles/{self.vehicle_id}/brake-pad-changes)"}
             window.update(km_since_pad_change=odometer.km, pad_changed_at=odometer.changed_at)
+        window["signals"] = await repo.telemetry_grid(self.kind.pool, self.vehicle_id, pids, start, step_seconds,
+                                                      samples)
         return {"window": window}
 
     async def on_maintenance(self, tenant_id: str, predictions: dict[str, dict]) -> Reply:

@@ -9,6 +9,7 @@ from typing import Literal
 import jwt
 
 from cluster.settings import AuthSettings
+from serve_apps.errors import ApiError
 
 Role = Literal["user", "operator"]
 ROLES: tuple[str, ...] = ("user", "operator")
@@ -25,6 +26,14 @@ class Principal:
 def principal_of(request) -> Principal:
     """The caller, as RequestContextMiddleware authenticated it."""
     return request.state.principal
+
+
+def operator_of(request, action: str) -> Principal:
+    """The caller, who must be an operator: FORBIDDEN "Only operators can <action>" otherwise."""
+    who = principal_of(request)
+    if who.role != "operator":
+        raise ApiError("FORBIDDEN", f"Only operators can {action}")
+    return who
 
 
 class InvalidToken(Exception):

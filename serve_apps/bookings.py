@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from cluster import metrics
 from db.audit import AuditRecord
 from db.flags import BOOKING_CANCELLATION_FLAG
-from serve_apps.auth import Principal, principal_of
+from serve_apps.auth import Principal, operator_of, principal_of
 from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
 from serve_apps.schemas import (
     BookingResponse, CancelBookingRequest, CancellationResponse, CreateBookingRequest,
@@ -57,9 +57,7 @@ async def get_booking(booking_id: uuid.UUID, request: Request,
 @router.post("/{booking_id}/complete", response_model=BookingResponse)
 async def complete_booking(booking_id: uuid.UUID, request: Request,
                            svc: Services = Depends(services)) -> BookingResponse:
-    who = principal_of(request)
-    if who.role != "operator":
-        raise ApiError("FORBIDDEN", "Only operators can complete bookings")
+    who = operator_of(request, "complete bookings")
     reply = await svc.bookings.ask(str(booking_id), "complete", {"tenant_id": who.tenant_id})
     return BookingResponse.from_row(unwrap(reply, "booking"))
 

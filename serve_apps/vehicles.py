@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from db import vehicles as repo
 from db.tenancy import tenant_scope
-from serve_apps.auth import principal_of
+from serve_apps.auth import operator_of, principal_of
 from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
 from serve_apps.services import Services, services
 from serve_apps.vehicle_schemas import (DtcEntry, PadChangeRequest, RegisterVehicleRequest, TelemetryBatch,
@@ -31,9 +31,7 @@ async def own_vehicle(conn, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
 @router.post("", status_code=201)
 async def register_vehicle(body: RegisterVehicleRequest, request: Request,
                            svc: Services = Depends(services)) -> dict[str, Any]:
-    who = principal_of(request)
-    if who.role != "operator":
-        raise ApiError("FORBIDDEN", "Only operators can register vehicles")
+    who = operator_of(request, "register vehicles")
     reply = await svc.vehicles.ask(body.vehicle_id, "register", {
         "tenant_id": who.tenant_id, "name": body.name, "vin": body.vin, "adapter": body.adapter})
     return unwrap(reply, "vehicle")
@@ -43,9 +41,7 @@ async def register_vehicle(body: RegisterVehicleRequest, request: Request,
 async def record_pad_change(vehicle_id: str, body: PadChangeRequest, request: Request,
                             svc: Services = Depends(services)) -> dict[str, Any]:
     """Operator only: the brake pads were changed (the brakes model needs the distance since)."""
-    who = principal_of(request)
-    if who.role != "operator":
-        raise ApiError("FORBIDDEN", "Only operators can record brake pad changes")
+    who = operator_of(request, "record brake pad changes")
     reply = await svc.vehicles.ask(vehicle_id, "record_pad_change", {
         "tenant_id": who.tenant_id, "changed_at": body.changed_at or datetime.now(timezone.utc)})
     return unwrap(reply, "pad_change")
