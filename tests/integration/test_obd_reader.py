@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 async def test_reader_streams_values_with_units_and_recovers_after_the_adapter_restarts(adapter):
     readings, reports, statuses = [], [], []
     reader = AdapterReader(
-        AdapterConfig("veh-1", adapter.port, fast_hz=10, slow_hz=2, dtc_seconds=1, connect_timeout=2),
+        AdapterConfig("veh-1", adapter.port, fast_hz=10, slow_hz=2, dtc_seconds=1, connect_timeout=10),
         readings.append, reports.append, lambda vehicle, status: statuses.append(status))
     task = asyncio.ensure_future(reader.run())
     try:
