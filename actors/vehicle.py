@@ -28,7 +28,6 @@ from db.vehicle_alerts import open_alerts, record_alert_events
 from db.pool import create_pool
 from device_bridge.readings import FreezeFrame
 
-EARLIER_TRIP_SLACK = timedelta(days=1)  # how far before a lagged window's end its trip may lie
 MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about the distance between
 
 Reply = dict[str, Any]
@@ -233,28 +232,27 @@ class VehicleEntity(CommandEntity):
         return self.pad_odometer
 
     async def on_window(self, tenant_id: str, pids: list[str], samples: int, step_seconds: float,
-                        anchor: str, lead_samples: int = 0, lag_seconds: float = 0,
+                        anchor: str, lead_samples: int = 0, history_days: int = 0,
                         pad_distance: bool = False) -> Reply:
-        """The vehicle's readings on a regular grid (db.vehicles.telemetry_grid), for a model:
-        the `samples` steps up to the latest reading (anchor "latest"), or up to the last one
-        `lag_seconds` before it (within a day of that: an earlier trip), or from `lead_samples`
-        steps before the latest engine start (anchor "engine_start"); with `pad_distance`, also
-        the kilometres driven since the latest brake pad change. Everything acknowledged is
-        already committed: messages to an entity run in order."""
+        """The vehicle's readings on a regular grid (db.vehicles.telemetry_grids), for a model:
+        the `samples` steps up to the latest reading (anchor "latest"), or from `lead_samples`
+        steps before the latest engine start (anchor "engine_start"). With `history_days` (anchor
+        "latest"), also the trip of each of that many days before: the steps up to the last
+        reading in the day that ends k days before the latest reading, or None without one. With
+        `pad_distance`, also the kilometres driven since the latest brake pad change. Everything
+        acknowledged is already committed: messages to an entity run in order."""
         if not self._visible_to(tenant_id):
             return error("NOT_FOUND", "Vehicle not found")
         step = timedelta(seconds=step_seconds)
+        pool = self.kind.pool
+        ends: list[datetime | None] = []
         if anchor == "latest":
             if self.last_seen is None:
                 return {"window": None, "reason": "no readings yet"}
-            end = self.last_seen
-            if lag_seconds:
-                until = end - timedelta(seconds=lag_seconds)
-                end = await repo.last_reading_between(self.kind.pool, self.vehicle_id, pids,
-                                                      until - EARLIER_TRIP_SLACK, until)
-                if end is None:
-                    return {"window": None, "reason": f"no readings in the day before {until.isoformat()}"}
-            start = end - step * (samples - 1)
+            ends = [self.last_seen]
+            if history_days:
+                ends += await repo.last_reading_each_day(pool, self.vehicle_id, pids, self.last_seen, history_days)
+            start = self.last_seen - step * (samples - 1)
         else:
             if self.monitor.engine_started_at is None:
                 return {"window": None, "reason": "no engine start seen since the vehicle became active"}
@@ -266,8 +264,13 @@ class VehicleEntity(CommandEntity):
                 return {"window": None, "reason": "no brake pad change recorded "
                                                   f"(POST /v1/vehicles/{self.vehicle_id}/brake-pad-changes)"}
             window.update(km_since_pad_change=odometer.km, pad_changed_at=odometer.changed_at)
-        window["signals"] = await repo.telemetry_grid(self.kind.pool, self.vehicle_id, pids, start, step_seconds,
-                                                      samples)
+        earlier_starts = [end - step * (samples - 1) for end in ends[1:] if end is not None]
+        grids = iter(await repo.telemetry_grids(pool, self.vehicle_id, pids, [start, *earlier_starts], step_seconds,
+                                                samples))
+        window["signals"] = next(grids)
+        if history_days:
+            window["history"] = [None if end is None else {"start": end - step * (samples - 1), "signals": next(grids)}
+                                 for end in ends[1:]]
         return {"window": window}
 
     async def on_maintenance(self, tenant_id: str, predictions: dict[str, dict]) -> Reply:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import asyncpg
 
@@ -55,34 +55,38 @@ async def telemetry_history(conn, vehicle_id: str, pid: str | None, since: datet
             ORDER BY captured_at DESC LIMIT $5""", vehicle_id, pid, since, until, limit)]
 
 
-async def last_reading_between(conn, vehicle_id: str, pids: Iterable[str], after: datetime, until: datetime
-                               ) -> datetime | None:
-    """When the vehicle last reported any of `pids` in (after, until], or None. One backward
-    index probe per PID (idx_telemetry_vehicle_pid_time), however many readings the range holds."""
-    return await conn.fetchval(
-        """SELECT max(last.captured_at) FROM unnest($2::text[]) AS p(pid), LATERAL (
-               SELECT captured_at FROM telemetry
-                WHERE vehicle_id = $1 AND pid = p.pid AND captured_at > $3 AND captured_at <= $4
-                ORDER BY captured_at DESC LIMIT 1) AS last""",
-        vehicle_id, list(pids), after, until)
+async def last_reading_each_day(conn, vehicle_id: str, pids: Iterable[str], until: datetime, days: int
+                                ) -> list[datetime | None]:
+    """For k = 1 .. days: when the vehicle last reported any of `pids` in the day that ends k
+    days before `until` ((until - k - 1 days, until - k days]), or None. One query; one backward
+    index probe per day and PID (idx_telemetry_vehicle_pid_time), however many readings a day holds."""
+    found = dict(await conn.fetch(
+        """SELECT k, max(last.captured_at) FROM generate_series(1, $4::int) AS k, unnest($2::text[]) AS p(pid),
+               LATERAL (SELECT captured_at FROM telemetry
+                         WHERE vehicle_id = $1 AND pid = p.pid
+                           AND captured_at > $3::timestamptz - make_interval(secs => (k + 1) * 86400.0)
+                           AND captured_at <= $3::timestamptz - make_interval(secs => k * 86400.0)
+                         ORDER BY captured_at DESC LIMIT 1) AS last
+            GROUP BY k""", vehicle_id, list(pids), until, days))
+    return [found.get(k) for k in range(1, days + 1)]
 
 
-async def telemetry_grid(conn, vehicle_id: str, pids: Iterable[str], start: datetime, step_seconds: float,
-                         samples: int) -> dict[str, list[float | None]]:
-    """Each PID's readings on a regular grid of `samples` steps from `start`: the last value in
-    each step, None where a step has none (a sensor dropout)."""
+async def telemetry_grids(conn, vehicle_id: str, pids: Iterable[str], starts: Sequence[datetime],
+                          step_seconds: float, samples: int) -> list[dict[str, list[float | None]]]:
+    """For each start, each PID's readings on a regular grid of `samples` steps from it: the
+    last value in each step, None where a step has none (a sensor dropout). One query."""
     pids = list(pids)
-    grid: dict[str, list[float | None]] = {pid: [None] * samples for pid in pids}
+    grids: list[dict[str, list[float | None]]] = [{pid: [None] * samples for pid in pids} for _ in starts]
     for r in await conn.fetch(
-            """SELECT DISTINCT ON (pid, step) pid, step, value FROM (
-                   SELECT pid, value, captured_at,
-                          floor(extract(epoch FROM captured_at - $3) / $4)::int AS step
-                     FROM telemetry
-                    WHERE vehicle_id = $1 AND pid = ANY($2::text[]) AND captured_at >= $3
-                      AND captured_at < $3 + make_interval(secs => $4 * $5)) binned
-               ORDER BY pid, step, captured_at DESC""", vehicle_id, pids, start, step_seconds, samples):
-        grid[r["pid"]][r["step"]] = r["value"]
-    return grid
+            """SELECT DISTINCT ON (w, pid, step) w, pid, step, value FROM (
+                   SELECT w.i AS w, t.pid, t.value, t.captured_at,
+                          floor(extract(epoch FROM t.captured_at - w.start) / $4::float8)::int AS step
+                     FROM unnest($3::timestamptz[]) WITH ORDINALITY AS w(start, i)
+                     JOIN telemetry t ON t.vehicle_id = $1 AND t.pid = ANY($2::text[]) AND t.captured_at >= w.start
+                                     AND t.captured_at < w.start + make_interval(secs => $4::float8 * $5::int)) binned
+               ORDER BY w, pid, step, captured_at DESC""", vehicle_id, pids, list(starts), step_seconds, samples):
+        grids[r["w"] - 1][r["pid"]][r["step"]] = r["value"]
+    return grids
 
 
 async def record_dtc_report(conn: asyncpg.Connection, *, vehicle_id: str, tenant_id: str,

@@ -35,7 +35,7 @@ def split_configs(size: str, seed: int) -> dict[str, FleetConfig]:
 
 @dataclass
 class Dataset:
-    """Rows are in-service vehicle-days. x is (rows, channels, time) for the sequence model,
+    """Rows are in-service vehicle-days. x is (rows, summaries, days) for the sequence model,
     (rows, features) for tabular ones; targets are named arrays aligned with the rows."""
 
     x: np.ndarray
@@ -47,7 +47,7 @@ class Dataset:
 def family_dataset(family: str, fleet: Fleet) -> Dataset:
     rows = fleet.in_service.reshape(-1)
     if family == "engine":
-        x = features.engine_windows(fleet.signals)
+        x = features.engine_histories(fleet.signals)
         targets = {"fails_soon": fleet.engine_fails_soon}
     elif family == "battery":
         x = features.battery_features(fleet.signals)

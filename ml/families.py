@@ -1,5 +1,5 @@
-"""The three model families: a 1-D CNN over PID windows for engine failure (PyTorch), gradient
-boosted trees over window statistics for battery health and brake wear (XGBoost).
+"""The three model families: a GRU over the daily history of trip summaries for engine failure
+(PyTorch), gradient boosted trees over window statistics for battery health and brake wear (XGBoost).
 
 Artifacts are plain files a registry can load without this training code's state: a torch
 state_dict (`model.pt`, normalisation included as buffers) or one XGBoost `<target>.ubj` per
@@ -18,45 +18,37 @@ import xgboost as xgb
 from torch import nn
 
 from ml.datasets import FAMILIES, Dataset
-from ml.features import ENGINE_PIDS, INPUT_NAMES
+from ml.features import ENGINE_SUMMARIES, INPUT_NAMES
 from ml.simulator import RUL_CAP_DAYS
 
 Progress = Callable[[str], None]
 THREADS = 2
-EPOCHS = {"small": 12, "medium": 12, "full": 20}
+EPOCHS = {"small": 12, "medium": 25, "full": 20}
 BATCH = 256
-PAST_DROPOUT = 0.2  # share of training rows whose earlier trip is hidden
+DAY_DROPOUT = 0.2  # share of earlier days hidden in training
+NEW_VEHICLES = 0.25  # share of training rows cut to a short history
 ROUNDS = {"small": 200, "medium": 500, "full": 1000}
 
 
 class EngineNet(nn.Module):
-    """One encoder for both trips the input holds (today's, and the one ENGINE_LAG_DAYS earlier
-    when there is one): dilated 1-D convolutions (receptive field ~ 1 minute of driving), then
-    mean and max pooling over time, so roughness and sustained heat anywhere in a trip count.
-    The head sees today's encoding, the earlier one and whether there was an earlier one."""
+    """A GRU over a vehicle's daily trip summaries (ml/features.engine_trip_summaries), oldest
+    first, then a small head on its last state. A day without a trip, or a summary a trip could
+    not give, is NaN: the GRU sees a zero and a flag saying it is missing, so a new vehicle, or
+    one back after days off, is judged on what there is."""
 
-    def __init__(self, pids: int, width: int = 16):
+    def __init__(self, summaries: int, hidden: int = 32):
         super().__init__()
-        self.pids = pids
-        self.register_buffer("mean", torch.zeros(1, pids, 1))
-        self.register_buffer("std", torch.ones(1, pids, 1))
-        layers: list[nn.Module] = []
-        for i, dilation in enumerate((1, 2, 4)):
-            layers += [nn.Conv1d(pids if i == 0 else width, width, 5, padding=2 * dilation, dilation=dilation),
-                       nn.ReLU()]
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Linear(4 * width + 1, 32), nn.ReLU(), nn.Linear(32, 1))
-
-    def encode(self, trip: torch.Tensor) -> torch.Tensor:
-        h = self.body((trip - self.mean) / self.std)
-        return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
+        self.register_buffer("mean", torch.zeros(1, summaries, 1))
+        self.register_buffer("std", torch.ones(1, summaries, 1))
+        self.gru = nn.GRU(2 * summaries, hidden, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(hidden, 32), nn.ReLU(), nn.Linear(32, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """PID windows (N, 2 x pids, T), today's then the earlier trip's (zeros where there is
-        none) -> failure logits (N,)."""
-        now, past = x[:, :self.pids], x[:, self.pids:]
-        has_past = (past != 0).flatten(1).any(dim=1, keepdim=True).float()
-        return self.head(torch.cat([self.encode(now), self.encode(past) * has_past, has_past], dim=1)).squeeze(1)
+        """Histories (N, summaries, days) with NaN where missing -> failure logits (N,)."""
+        present = ~torch.isnan(x)
+        z = torch.where(present, (x - self.mean) / self.std, torch.zeros_like(x))
+        _, last = self.gru(torch.cat([z, present.float()], dim=1).transpose(1, 2))
+        return self.head(last[-1]).squeeze(1)
 
 
 class EngineFamily:
@@ -71,7 +63,7 @@ class EngineFamily:
         torch.set_num_threads(THREADS)
         self.seed = seed
         self.device = "cpu"
-        self.net = EngineNet(len(ENGINE_PIDS))
+        self.net = EngineNet(len(ENGINE_SUMMARIES))
 
     def to(self, device: str) -> None:
         self.device = device
@@ -83,36 +75,32 @@ class EngineFamily:
     def fit(self, train: Dataset, val: Dataset, size: str, progress: Progress) -> None:
         x = torch.from_numpy(train.x)
         y = torch.from_numpy(train.targets["fails_soon"].astype(np.float32))
-        now = x[:, :len(ENGINE_PIDS)]
-        self.net.mean.copy_(now.mean(dim=(0, 2), keepdim=True))
-        self.net.std.copy_(now.std(dim=(0, 2), keepdim=True).clamp_min(1e-3))
+        self.net.mean.copy_(torch.from_numpy(np.nanmean(train.x, axis=(0, 2))).view(1, -1, 1))
+        self.net.std.copy_(torch.from_numpy(np.nanstd(train.x, axis=(0, 2))).clamp_min(1e-3).view(1, -1, 1))
         generator = torch.Generator().manual_seed(self.seed)
-        # a vehicle seen for the first time in a week has no earlier trip: train for that too
-        x = x.clone()
-        x[torch.rand(len(x), generator=generator) < PAST_DROPOUT, len(ENGINE_PIDS):] = 0
         optimiser = torch.optim.Adam(self.net.parameters(), lr=3e-3)
         loss_fn = nn.BCEWithLogitsLoss()
+        val_y = torch.from_numpy(val.targets["fails_soon"].astype(np.float32))
         best, best_state = np.inf, None
         for epoch in range(1, EPOCHS[size] + 1):
             start = time.perf_counter()
             self.net.train()
             for batch in torch.randperm(len(x), generator=generator).split(BATCH):
                 optimiser.zero_grad()
-                loss = loss_fn(self.net(x[batch]), y[batch])
+                loss = loss_fn(self.net(_hide_days(x[batch], generator)), y[batch])
                 loss.backward()
                 optimiser.step()
-            val_loss = float(loss_fn(torch.logit(torch.from_numpy(self.predict(val.x)["fails_soon"]), eps=1e-6),
-                                     torch.from_numpy(val.targets["fails_soon"].astype(np.float32))))
+            val_loss = float(loss_fn(torch.logit(torch.from_numpy(self.predict(val.x)["fails_soon"]), eps=1e-6), val_y))
             if val_loss < best:
                 best, best_state = val_loss, {k: v.clone() for k, v in self.net.state_dict().items()}
             progress(f"epoch {epoch}/{EPOCHS[size]}  val loss {val_loss:.4f}  "
-                     f"{len(x) / (time.perf_counter() - start):,.0f} windows/s")
+                     f"{len(x) / (time.perf_counter() - start):,.0f} histories/s")
         self.net.load_state_dict(best_state)
 
     @torch.no_grad()
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         self.net.eval()
-        logits = torch.cat([self.net(b.to(self.device)) for b in torch.from_numpy(x).split(1024)])
+        logits = torch.cat([self.net(b.to(self.device)) for b in torch.from_numpy(x).split(4096)])
         return {"fails_soon": torch.sigmoid(logits).cpu().numpy()}
 
     def save(self, out_dir: Path) -> dict[str, str]:
@@ -121,6 +109,19 @@ class EngineFamily:
 
     def load(self, out_dir: Path, files: dict[str, str]) -> None:
         self.net.load_state_dict(torch.load(out_dir / files["fails_soon"], weights_only=True))
+
+
+def _hide_days(histories: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A copy with a random DAY_DROPOUT of the earlier days missing (never today): vehicles in
+    service do not drive every day, and an adapter is sometimes unplugged; and a NEW_VEHICLES
+    share of the rows cut to their last 1 to all days, as for a vehicle registered lately."""
+    n, days = len(histories), histories.shape[2]
+    hidden = torch.rand(n, 1, days, generator=generator) < DAY_DROPOUT
+    kept = torch.where(torch.rand(n, generator=generator) < NEW_VEHICLES,
+                       torch.randint(1, days + 1, (n,), generator=generator), torch.full((n,), days))
+    hidden |= (torch.arange(days) < days - kept[:, None]).unsqueeze(1)
+    hidden[..., -1] = False
+    return histories.masked_fill(hidden, float("nan"))
 
 
 class _ProgressCallback(xgb.callback.TrainingCallback):

@@ -1,6 +1,6 @@
-"""Per-window features: tabular statistics for the XGBoost families and gap-filled channels for
-the sequence model. One function per family so that training and serving compute the same
-thing from the same PID windows."""
+"""Per-window features: tabular statistics for the XGBoost families, and per-trip summaries
+whose daily history the engine's sequence model reads. One function per family so that
+training and serving compute the same thing from the same PID windows."""
 
 from __future__ import annotations
 
@@ -10,44 +10,63 @@ import numpy as np
 
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS
 
-ENGINE_PIDS = ["RPM", "SPEED", "ENGINE_LOAD", "THROTTLE_POS", "COOLANT_TEMP", "INTAKE_TEMP"]
-# The engine model compares today's trip with one ENGINE_LAG_DAYS earlier: a fault's severity in
-# one trip says how bad it is, its growth since then says how soon it fails.
-ENGINE_LAG_DAYS = 7
-ENGINE_PAST_CHANNELS = [f"{pid}@-{ENGINE_LAG_DAYS}d" for pid in ENGINE_PIDS]
-ENGINE_CHANNELS = ENGINE_PIDS + ENGINE_PAST_CHANNELS
+ENGINE_PIDS = ["RPM", "SPEED", "ENGINE_LOAD", "THROTTLE_POS", "COOLANT_TEMP"]
+# Each trip is summarised by signs of the two engine faults that ambient heat, payload and sensor
+# noise do not move (see engine_trip_summaries); the model reads them over the last
+# ENGINE_HISTORY_DAYS days, one trip a day, because how fast a fault grows says when it fails.
+ENGINE_SUMMARIES = ["load_per_throttle", "idle_rpm_roughness", "coolant_max", "coolant_rise"]
+ENGINE_HISTORY_DAYS = 28
 BATTERY_FEATURES = ["rest_voltage", "crank_voltage", "crank_sag", "running_voltage", "idle_voltage",
                     "min_running_voltage", "keyon_intake_temp", "mean_load"]
 BRAKE_FEATURES = ["km_since_pad_change", "mean_speed", "speed_std", "stops_per_km", "brakings_per_km",
                   "harsh_brakings_per_km", "decel_energy_per_km", "estimated_brake_energy"]
-INPUT_NAMES = {"engine": ENGINE_CHANNELS, "battery": BATTERY_FEATURES, "brakes": BRAKE_FEATURES}
+INPUT_NAMES = {"engine": ENGINE_SUMMARIES, "battery": BATTERY_FEATURES, "brakes": BRAKE_FEATURES}
 HARSH_DECEL = 3.0  # m/s^2
 BRAKING_DECEL = 1.0
+IDLE_KMH = 3.0
+CLOSED_THROTTLE_LOAD_PCT = 10.0  # calculated load with the throttle closed (pumping and friction)
+RPM_NOISE_PER_COOLANT_NOISE = 30.0  # sensor noise, RPM against coolant (15 rpm / 0.5 degC)
+MIN_ENGINE_SAMPLES = 15  # running samples a trip needs before its summary means anything
 
 
-def fill_gaps(windows: np.ndarray) -> np.ndarray:
-    """(N, C, T) with NaN dropouts -> the last good value carried forward (the window's channel
-    mean before the first good one), as a live window would be."""
-    x = windows.copy()
-    good = ~np.isnan(x)
-    index = np.where(good, np.arange(x.shape[2]), 0)
-    np.maximum.accumulate(index, axis=2, out=index)
-    x = np.take_along_axis(x, index, axis=2)
+def engine_trip_summaries(signals: dict[str, np.ndarray]) -> np.ndarray:
+    """(..., len(ENGINE_SUMMARIES)) from the running part of trips, (..., samples) per PID with
+    NaN dropouts; all NaN for a trip of fewer than MIN_ENGINE_SAMPLES RPM readings.
+
+    - load_per_throttle: calculated load above its closed-throttle level per % of pedal. A
+      misfiring engine needs more pedal for the same load; payload and climate move both alike.
+    - idle_rpm_roughness: the spread of RPM at standstill (a robust one: median absolute
+      deviation), less the sensor's own noise, which is read off the smooth coolant signal. A
+      misfire shakes the crankshaft; white sensor noise, larger on some vehicles, does not count.
+    - coolant_max, coolant_rise: how hot the trip ran and how far it warmed; a failing cooling
+      system shows under load, more in hot air (the model sees its trend over days).
+    """
+    rpm, speed, load, throttle, coolant = (np.asarray(signals[pid], dtype=float) for pid in ENGINE_PIDS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(windows, axis=2, keepdims=True)
-    return np.where(np.isnan(x), np.nan_to_num(np.broadcast_to(mean, x.shape)), x).astype(np.float32)
+        load_per_throttle = ((np.nanmean(load, axis=-1) - CLOSED_THROTTLE_LOAD_PCT)
+                             / np.maximum(np.nanmean(throttle, axis=-1), 1.0))
+        coolant_noise = np.nanstd(np.diff(coolant, 2, axis=-1), axis=-1) / np.sqrt(6)
+        idle_rpm = np.where(speed < IDLE_KMH, rpm, np.nan)
+        spread = 1.4826 * np.nanmedian(np.abs(idle_rpm - np.nanmedian(idle_rpm, axis=-1, keepdims=True)), axis=-1)
+        roughness = np.sqrt(np.clip(spread ** 2 - (RPM_NOISE_PER_COOLANT_NOISE * coolant_noise) ** 2, 0, None))
+        coolant_max = np.nanmax(coolant, axis=-1)
+        coolant_rise = np.nanmean(coolant[..., -20:], axis=-1) - np.nanmean(coolant[..., :10], axis=-1)
+    summaries = np.stack([load_per_throttle, roughness, coolant_max, coolant_rise], axis=-1)
+    too_short = (~np.isnan(rpm)).sum(axis=-1) < MIN_ENGINE_SAMPLES
+    summaries[too_short] = np.nan
+    return summaries
 
 
-def engine_windows(signals: dict[str, np.ndarray]) -> np.ndarray:
-    """(vehicles x days, len(ENGINE_CHANNELS), T) from (vehicles, days, samples) signals: the
-    running part of each day's trip, then of the trip ENGINE_LAG_DAYS earlier (all NaN, so
-    zeros once filled, where there is none)."""
-    now = np.stack([signals[pid][..., ENGINE_OFF_SAMPLES + 1:] for pid in ENGINE_PIDS], axis=-2)
-    past = np.full_like(now, np.nan)
-    past[:, ENGINE_LAG_DAYS:] = now[:, :-ENGINE_LAG_DAYS]
-    stacked = np.concatenate([now, past], axis=-2)
-    return fill_gaps(stacked.reshape(-1, *stacked.shape[-2:]))
+def engine_histories(signals: dict[str, np.ndarray]) -> np.ndarray:
+    """(vehicles x days, len(ENGINE_SUMMARIES), ENGINE_HISTORY_DAYS) from (vehicles, days,
+    samples) signals: for each vehicle-day, the summaries of that day's trip and of the
+    ENGINE_HISTORY_DAYS - 1 days before, oldest first; NaN before the vehicle's first day."""
+    trips = engine_trip_summaries({pid: signals[pid][..., ENGINE_OFF_SAMPLES + 1:] for pid in ENGINE_PIDS})
+    vehicles, days, count = trips.shape
+    padded = np.concatenate([np.full((vehicles, ENGINE_HISTORY_DAYS - 1, count), np.nan), trips], axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, ENGINE_HISTORY_DAYS, axis=1)  # (V, D, F, H)
+    return windows.reshape(vehicles * days, count, ENGINE_HISTORY_DAYS).astype(np.float32)
 
 
 def battery_features(signals: dict[str, np.ndarray]) -> np.ndarray:

@@ -2,8 +2,8 @@
 declares (ml/train.py `input`), so a wrong shape gets an error that names the problem.
 
 An instance is a JSON object keyed by name: feature -> number for the tabular families,
-channel -> list of `window` numbers for the sequence model. null is a sensor dropout (NaN);
-window dropouts are filled as in training (ml/features.fill_gaps).
+channel -> list of `window` numbers for the sequence model (the engine's daily trip summaries,
+oldest first). null is missing (NaN): a sensor dropout, or a day without a trip.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ml.features import INPUT_NAMES, fill_gaps
+from ml.features import INPUT_NAMES
 
 Instance = dict[str, float | None | Sequence[float | None]]
 MAX_INSTANCES = 256
@@ -58,8 +58,7 @@ def to_array(spec: dict, instances: Sequence[Instance]) -> np.ndarray:
     if len(instances) > MAX_INSTANCES:
         raise InputError(f"instances: at most {MAX_INSTANCES} per request, got {len(instances)}")
     if "channels" in spec:
-        return fill_gaps(np.stack([_window(spec["channels"], spec["window"], i, instance)
-                                   for i, instance in enumerate(instances)]))
+        return np.stack([_window(spec["channels"], spec["window"], i, instance) for i, instance in enumerate(instances)])
     return np.stack([_row(spec["features"], i, instance) for i, instance in enumerate(instances)])
 
 

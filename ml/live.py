@@ -3,8 +3,8 @@
 sample, then the running part), so a live instance means what a training row meant.
 
 - engine: the running part's length of the latest readings, ending at the newest one, and as
-  many ending at the last reading ENGINE_LAG_DAYS before that (within a day of it; the model
-  takes a missing earlier trip, as training did);
+  many ending at the last reading of each of the ENGINE_HISTORY_DAYS - 1 days before (a day
+  without readings is a missing day, as training had them), each summarised as in training;
 - battery: one trip from key-on, anchored on the latest engine start the vehicle saw;
 - brakes: the same trip's speed trace, and the distance driven since the latest brake pad
   change an operator recorded (OBD-II does not report one), which the vehicle entity integrates
@@ -18,8 +18,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from ml.features import (BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_LAG_DAYS, ENGINE_PAST_CHANNELS, ENGINE_PIDS,
-                         battery_features, brake_features)
+from ml.features import (BATTERY_FEATURES, BRAKE_FEATURES, ENGINE_HISTORY_DAYS, ENGINE_PIDS, ENGINE_SUMMARIES,
+                         MIN_ENGINE_SAMPLES, battery_features, brake_features, engine_trip_summaries)
 from ml.inputs import Instance, to_instances
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, SAMPLES_PER_DAY
 
@@ -35,20 +35,18 @@ class LiveWindow:
     samples: int
     anchor: Literal["latest", "engine_start"]
     lead_samples: int = 0  # steps before the anchor: the key-on samples and the crank
-    lag_days: tuple[int, ...] = (0,)  # anchor "latest": one window per lag, the first required
+    history_days: int = 0  # anchor "latest": also the trip of each of this many days before
     pad_distance: bool = False  # also the km driven since the latest brake pad change
 
-    def requests(self) -> list[dict]:
-        return [{"pids": list(self.pids), "samples": self.samples, "step_seconds": SAMPLE_SECONDS,
-                 "anchor": self.anchor, "lead_samples": self.lead_samples, "lag_seconds": lag * DAY_SECONDS,
-                 "pad_distance": self.pad_distance}
-                for lag in self.lag_days]
+    def request(self) -> dict:
+        return {"pids": list(self.pids), "samples": self.samples, "step_seconds": SAMPLE_SECONDS,
+                "anchor": self.anchor, "lead_samples": self.lead_samples, "history_days": self.history_days,
+                "pad_distance": self.pad_distance}
 
 
-DAY_SECONDS = 86_400
 LIVE_WINDOWS = {
     "engine": LiveWindow(tuple(ENGINE_PIDS), SAMPLES_PER_DAY - ENGINE_OFF_SAMPLES - 1, "latest",
-                         lag_days=(0, ENGINE_LAG_DAYS)),
+                         history_days=ENGINE_HISTORY_DAYS - 1),
     "battery": LiveWindow(BATTERY_PIDS, SAMPLES_PER_DAY, "engine_start", lead_samples=ENGINE_OFF_SAMPLES + 1),
     "brakes": LiveWindow(("SPEED",), SAMPLES_PER_DAY, "engine_start", lead_samples=ENGINE_OFF_SAMPLES + 1,
                          pad_distance=True),
@@ -62,19 +60,19 @@ class NotEnoughData(ValueError):
 Grid = dict[str, list[float | None]]
 
 
-def instance(family: str, signals: Grid, earlier: Sequence[Grid | None] = (),
+def instance(family: str, signals: Grid, history: Sequence[Grid | None] = (),
              km_since_pad_change: float | None = None) -> Instance:
     """The API instance (ml/inputs.py) of one family from what an entity returned: the latest
-    window's grids, the grids of the family's further lags (None where there was none), and for
-    the brakes the distance since the pad change."""
+    window's grids, for the engine the grids of each earlier day (the day before first; None
+    for a day without a trip), and for the brakes the distance since the pad change."""
     if family == "engine":
-        empty = [pid for pid in ENGINE_PIDS if all(v is None for v in signals[pid])]
-        if empty:
-            raise NotEnoughData(f"no {', '.join(empty)} readings in the last "
+        if sum(v is not None for v in signals["RPM"]) < MIN_ENGINE_SAMPLES:
+            raise NotEnoughData(f"fewer than {MIN_ENGINE_SAMPLES} RPM readings in the last "
                                 f"{LIVE_WINDOWS['engine'].samples * SAMPLE_SECONDS:.0f} s")
-        past = earlier[0] if earlier and earlier[0] else {pid: [None] * len(signals[pid]) for pid in ENGINE_PIDS}
-        return {**{pid: signals[pid] for pid in ENGINE_PIDS},
-                **{channel: past[pid] for channel, pid in zip(ENGINE_PAST_CHANNELS, ENGINE_PIDS)}}
+        trips = [signals, *history][::-1]  # oldest first, as the model reads them
+        arrays = {pid: np.array([trip[pid] if trip else [None] * len(signals[pid]) for trip in trips], dtype=float)
+                  for pid in ENGINE_PIDS}
+        return to_instances(ENGINE_SUMMARIES, engine_trip_summaries(arrays).T[None])[0]
     if family == "battery":
         running = signals["CONTROL_MODULE_VOLTAGE"][ENGINE_OFF_SAMPLES + 1:]
         if sum(v is not None for v in running) < MIN_RUNNING_SAMPLES:

@@ -54,15 +54,16 @@ class VehiclePredictor:
         window = live.LIVE_WINDOWS.get(family)
         if window is None:
             return [{"unavailable": "no live inputs"} for _ in targets]
-        grids = await asyncio.gather(*(self._windows(target, window) for target in targets))
+        windows = await asyncio.gather(*(self._window(target, window) for target in targets))
         results: list[Result] = [{} for _ in targets]
         instances, owners = [], []
-        for i, (latest, earlier) in enumerate(grids):
+        for i, latest in enumerate(windows):
             if isinstance(latest, str):
                 results[i] = {"unavailable": latest}
                 continue
             try:
-                instances.append(live.instance(family, latest["signals"], [g and g["signals"] for g in earlier],
+                instances.append(live.instance(family, latest["signals"],
+                                               [day and day["signals"] for day in latest.get("history", ())],
                                                latest.get("km_since_pad_change")))
                 owners.append(i)
             except live.NotEnoughData as exc:
@@ -78,20 +79,21 @@ class VehiclePredictor:
                 results[i] = {"unavailable": exc.message}
             return results
         for i, outputs in zip(owners, answer["predictions"]):
-            latest, earlier = grids[i]
-            results[i] = {
+            latest = windows[i]
+            result = {
                 "version": answer["version"], "role": answer["role"], "outputs": outputs,
                 "thresholds": answer["thresholds"],
                 "window": {"start": latest["start"], "step_seconds": latest["step_seconds"], "samples": window.samples,
-                           **{k: latest[k] for k in ("km_since_pad_change", "pad_changed_at") if k in latest}},
-                "earlier_windows": [{"lag_days": lag, "start": g and g["start"]}
-                                    for lag, g in zip(window.lag_days[1:], earlier)]}
+                           **{k: latest[k] for k in ("km_since_pad_change", "pad_changed_at") if k in latest}}}
+            if "history" in latest:
+                result["earlier_windows"] = [{"days_before": k, "start": day["start"]}
+                                             for k, day in enumerate(latest["history"], start=1) if day]
+            results[i] = result
         return results
 
-    async def _windows(self, target: VehicleRef, window: live.LiveWindow) -> tuple[dict | str, list[dict | None]]:
-        """(the latest window, or why there is none; the windows of the further lags or None)."""
-        answers = await asyncio.gather(*(
-            self.vehicles.ask(target.vehicle_id, "window", {"tenant_id": target.tenant_id, **request})
-            for request in window.requests()))
-        latest, *earlier = [unwrap(answer, "window") for answer in answers]
-        return (answers[0]["reason"] if latest is None else latest), earlier
+    async def _window(self, target: VehicleRef, window: live.LiveWindow) -> dict | str:
+        """The entity's window, or why there is none."""
+        answer = await self.vehicles.ask(target.vehicle_id, "window", {"tenant_id": target.tenant_id,
+                                                                       **window.request()})
+        latest = unwrap(answer, "window")
+        return answer["reason"] if latest is None else latest

@@ -14,7 +14,7 @@ import pytest
 from ml import train
 from ml.datasets import FAMILIES, SEEN, family_dataset
 from ml.registry import CorruptArtifact
-from ml.features import BRAKE_FEATURES, ENGINE_CHANNELS, INPUT_NAMES
+from ml.features import BRAKE_FEATURES, ENGINE_HISTORY_DAYS, ENGINE_SUMMARIES, INPUT_NAMES
 from ml.inputs import to_instances
 from serve_apps.deployment_defaults import model_server_handle
 from ml.simulator import FleetConfig, simulate
@@ -25,11 +25,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def examples():
-    """A few vehicle-days of a fleet no model saw, per family: (model input, instances as JSON)."""
+    """A few vehicle-days of a fleet no model saw, per family, spread over its vehicles and days
+    (the engine's from a first day without history to 19 days of it): (model input, instances
+    as JSON)."""
     fleet = simulate(FleetConfig(4, 20, seed=991, id_prefix="probe", **SEEN))
     out = {}
     for family in FAMILIES:
-        x = family_dataset(family, fleet).x[:5]
+        x = family_dataset(family, fleet).x[::16][:5]
         out[family] = (x, to_instances(INPUT_NAMES[family], x))
     return out
 
@@ -61,7 +63,7 @@ async def test_models_run_on_the_cpu_here_and_the_list_shows_what_serves(served_
 
 
 ROW = {name: 1.0 for name in BRAKE_FEATURES}
-WINDOW = {channel: [1.0] * 124 for channel in ENGINE_CHANNELS}
+HISTORY = {summary: [1.0] * ENGINE_HISTORY_DAYS for summary in ENGINE_SUMMARIES}
 
 
 @pytest.mark.parametrize("family, body, message", [
@@ -69,8 +71,9 @@ WINDOW = {channel: [1.0] * 124 for channel in ENGINE_CHANNELS}
     ("battery", {"instances": [{"rest_voltage": 12.5}]}, "instances[0]: missing crank_voltage"),
     ("brakes", {"instances": [ROW, {**ROW, "volts": 1}]}, "instances[1]: unknown volts"),
     ("brakes", {"instances": [{**ROW, "mean_speed": [1, 2]}]}, "instances[0].mean_speed: expected a number"),
-    ("engine", {"instances": [{**WINDOW, "RPM": 800}]}, "instances[0].RPM: expected a list"),
-    ("engine", {"instances": [{**WINDOW, "SPEED": [1.0] * 3}]}, "instances[0].SPEED: expected 124 values, got 3"),
+    ("engine", {"instances": [{**HISTORY, "coolant_max": 95}]}, "instances[0].coolant_max: expected a list"),
+    ("engine", {"instances": [{**HISTORY, "coolant_rise": [1.0] * 3}]},
+     f"instances[0].coolant_rise: expected {ENGINE_HISTORY_DAYS} values, got 3"),
     ("brakes", {"instances": [{**ROW, "mean_speed": "fast"}]}, "instances.0.mean_speed"),
     ("brakes", {"rows": [ROW]}, "instances"),
 ])

@@ -1,6 +1,6 @@
 """GET /v1/vehicles/{id}/predictions and the maintenance sweep on the real stack: simulated
-trips are sent as telemetry, each with the vehicle's trip a week earlier, the vehicle's entity
-reads both windows back out of PostgreSQL, the served models predict exactly what the trained
+trips are sent as telemetry, each with the vehicle's trips of the days before, the vehicle's
+entity reads each day's window back out of PostgreSQL, the served models predict exactly what the trained
 models predict on the same trips, and a prediction past the engine model's threshold raises a
 maintenance alert (through the alert outbox) that a healthy trip clears. The brakes model gets
 the distance since a recorded brake pad change, integrated from the SPEED readings."""
@@ -17,7 +17,7 @@ from actors.vehicle_rules import AlertRules
 from cluster.settings import RAY_NAMESPACE
 from cluster.topology import MAINTENANCE_SWEEP
 from ml import train
-from ml.features import ENGINE_LAG_DAYS, battery_features, brake_features, engine_windows
+from ml.features import ENGINE_HISTORY_DAYS, battery_features, brake_features, engine_histories
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, FleetConfig, simulate
 from tests.conftest import unique
 
@@ -27,7 +27,7 @@ TENANT = "predictions"
 
 @pytest.fixture(scope="module")
 def fleet():
-    return simulate(FleetConfig(8, 40, climates=("temperate",), duties=("urban",), noise=(0.5, 0.5),
+    return simulate(FleetConfig(12, 45, climates=("temperate",), duties=("urban",), noise=(0.5, 0.5),
                                 engine_fault_share=1.0, seed=4242, id_prefix="trip"))
 
 
@@ -42,10 +42,11 @@ async def send_trip(client, vehicle_id: str, signals: dict[str, np.ndarray], sta
     assert response.status_code == 202, response.text
 
 
-async def send_trip_and_its_week(client, vehicle_id: str, fleet, v: int, d: int, start: datetime) -> None:
-    """The trip ENGINE_LAG_DAYS earlier, then the trip itself."""
-    await send_trip(client, vehicle_id, trip(fleet, v, d - ENGINE_LAG_DAYS), start - timedelta(days=ENGINE_LAG_DAYS))
-    await send_trip(client, vehicle_id, trip(fleet, v, d), start)
+async def send_trip_history(client, vehicle_id: str, fleet, v: int, d: int, start: datetime) -> None:
+    """The vehicle's trips of the ENGINE_HISTORY_DAYS - 1 days before day d, each that many days
+    before `start`, then the trip of day d at `start`."""
+    for days_before in range(ENGINE_HISTORY_DAYS - 1, -1, -1):
+        await send_trip(client, vehicle_id, trip(fleet, v, d - days_before), start - timedelta(days=days_before))
 
 
 async def register_vehicle(make_client, prefix: str):
@@ -65,8 +66,8 @@ async def engine_model(model_registry, served_models, tmp_path_factory):
 
 
 def engine_risk(fleet, model) -> np.ndarray:
-    """The trained model's failure probability per (vehicle, day), each with its earlier trip."""
-    return model.predict(engine_windows(fleet.signals))["fails_soon"].reshape(fleet.in_service.shape)
+    """The trained model's failure probability per (vehicle, day), each with its trip history."""
+    return model.predict(engine_histories(fleet.signals))["fails_soon"].reshape(fleet.in_service.shape)
 
 
 def clean_trips(fleet) -> np.ndarray:
@@ -80,9 +81,9 @@ def clean_trips(fleet) -> np.ndarray:
 
 def riskiest_and_safest_trips(fleet, model) -> tuple[tuple[int, int], tuple[int, int]]:
     """(vehicle, day) of the clean trips the engine model rates highest and lowest, among those
-    with an earlier trip a week before."""
+    with a trip on each of the ENGINE_HISTORY_DAYS - 1 days before."""
     risk = engine_risk(fleet, model)
-    candidates = clean_trips(fleet) & (np.arange(fleet.in_service.shape[1]) >= ENGINE_LAG_DAYS)
+    candidates = clean_trips(fleet) & (np.arange(fleet.in_service.shape[1]) >= ENGINE_HISTORY_DAYS - 1)
     ranked = [tuple(int(i) for i in np.unravel_index(k, risk.shape)) for k in np.argsort(risk, axis=None)]
     ranked = [vd for vd in ranked if candidates[vd]]
     return ranked[-1], ranked[0]
@@ -95,15 +96,18 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
     client, vehicle_id = await register_vehicle(make_client, "predicted")
 
     start = datetime.now(timezone.utc) - timedelta(hours=1)
-    await send_trip_and_its_week(client, vehicle_id, fleet, *risky, start)
-    body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
+    await send_trip_history(client, vehicle_id, fleet, *risky, start)
+    response = await client.get(f"/v1/vehicles/{vehicle_id}/predictions")
+    assert response.status_code == 200, response.text
+    body = response.json()
     engine, battery = body["predictions"]["engine"], body["predictions"]["battery"]
     risk = engine_risk(fleet, model)
     expected_risk = float(risk[risky])
     assert engine["outputs"]["fails_soon"] == pytest.approx(expected_risk, abs=1e-5)
-    assert [w["lag_days"] for w in engine["earlier_windows"]] == [ENGINE_LAG_DAYS]
-    assert datetime.fromisoformat(engine["earlier_windows"][0]["start"]) == (
-        start - timedelta(days=ENGINE_LAG_DAYS, seconds=-SAMPLE_SECONDS * (ENGINE_OFF_SAMPLES + 1)))
+    assert [w["days_before"] for w in engine["earlier_windows"]] == list(range(1, ENGINE_HISTORY_DAYS))
+    assert datetime.fromisoformat(engine["earlier_windows"][-1]["start"]) == (
+        start - timedelta(days=ENGINE_HISTORY_DAYS - 1, seconds=-SAMPLE_SECONDS * (ENGINE_OFF_SAMPLES + 1))), \
+        "each day's window is its trip's running part"
     assert engine["version"] == served_models["engine"] and engine["thresholds"]["fails_soon"] == threshold
     assert expected_risk >= threshold, "the riskiest trip is past the model's own threshold"
     assert [(a["change"], a["key"]) for a in body["alerts"] if a["key"] == "maintenance:engine"] == [
@@ -121,7 +125,7 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
     again = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
     assert not [a for a in again["alerts"] if a["key"] == "maintenance:engine"], "raised once"
 
-    await send_trip_and_its_week(client, vehicle_id, fleet, *safe, start + timedelta(minutes=10))
+    await send_trip_history(client, vehicle_id, fleet, *safe, start + timedelta(minutes=10))
     body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
     assert body["predictions"]["engine"]["outputs"]["fails_soon"] == pytest.approx(float(risk[safe]), abs=1e-5)
     assert risk[safe] < threshold
@@ -149,14 +153,14 @@ async def test_the_maintenance_sweep_raises_and_clears_alerts_without_anyone_ask
     client, vehicle_id = await register_vehicle(make_client, "swept")
 
     start = datetime.now(timezone.utc) - timedelta(hours=1)
-    await send_trip_and_its_week(client, vehicle_id, fleet, *risky, start)
+    await send_trip_history(client, vehicle_id, fleet, *risky, start)
     report = await sweep.sweep.remote()
     assert report["predicted"]["engine"] >= 1 and report["alerts_raised"] >= 1 and report["failed_chunks"] == 0
     vehicle = (await client.get(f"/v1/vehicles/{vehicle_id}")).json()
     assert "maintenance:engine" in {a["key"] for a in vehicle["alerts"]}
     assert await maintenance_events(pool, vehicle_id) == ["VehicleAlertRaised"]
 
-    await send_trip_and_its_week(client, vehicle_id, fleet, *safe, start + timedelta(minutes=10))
+    await send_trip_history(client, vehicle_id, fleet, *safe, start + timedelta(minutes=10))
     await sweep.sweep.remote()
     vehicle = (await client.get(f"/v1/vehicles/{vehicle_id}")).json()
     assert "maintenance:engine" not in {a["key"] for a in vehicle["alerts"]}
@@ -197,26 +201,30 @@ def speed_samples(signals: dict[str, np.ndarray], start: datetime) -> list[tuple
             for s, v in enumerate(signals["SPEED"][0]) if not np.isnan(v)]
 
 
+WEEK = 7
+
+
 async def test_brakes_are_predicted_from_the_distance_since_the_recorded_pad_change(
         fleet, model_registry, served_models, make_client, tmp_path):
     client, vehicle_id = await register_vehicle(make_client, "braked")
     operator = make_client("op", TENANT, role="operator")
     start = datetime.now(timezone.utc) - timedelta(hours=1)
-    changed_at = start - timedelta(days=ENGINE_LAG_DAYS + 1)
+    changed_at = start - timedelta(days=WEEK + 1)
     url = f"/v1/vehicles/{vehicle_id}/brake-pad-changes"
     assert (await client.post(url, json={})).status_code == 403, "operators only"
     future = await operator.post(url, json={"changed_at": (start + timedelta(days=2)).isoformat()})
     assert future.status_code == 400 and "future" in future.text
     assert (await make_client("op", "other-tenant", role="operator").post(url, json={})).status_code == 404
     clean = clean_trips(fleet)
-    v, d = next((v, d) for v, d in zip(*np.nonzero(clean)) if d >= ENGINE_LAG_DAYS and d + 1 < clean.shape[1]
-                and clean[v, d + 1] and fleet.in_service[v, d - ENGINE_LAG_DAYS])
-    await send_trip_and_its_week(client, vehicle_id, fleet, v, d, start)
+    v, d = next((v, d) for v, d in zip(*np.nonzero(clean)) if d >= WEEK and d + 1 < clean.shape[1]
+                and clean[v, d + 1] and fleet.in_service[v, d - WEEK])
+    await send_trip(client, vehicle_id, trip(fleet, v, d - WEEK), start - timedelta(days=WEEK))
+    await send_trip(client, vehicle_id, trip(fleet, v, d), start)
     brakes = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()["predictions"]["brakes"]
     assert "no brake pad change recorded" in brakes["unavailable"]
 
     recorded = await operator.post(url, json={"changed_at": changed_at.isoformat()})  # before both trips
-    expected_km = km_driven(speed_samples(trip(fleet, v, d - ENGINE_LAG_DAYS), start - timedelta(days=ENGINE_LAG_DAYS))
+    expected_km = km_driven(speed_samples(trip(fleet, v, d - WEEK), start - timedelta(days=WEEK))
                             + speed_samples(trip(fleet, v, d), start))
     assert recorded.status_code == 201 and recorded.json()["km_since"] == pytest.approx(expected_km, rel=1e-6)
     brakes = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()["predictions"]["brakes"]

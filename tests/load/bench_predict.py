@@ -53,7 +53,7 @@ NOOP = "no-op"
 ENDPOINTS = (NOOP, *FAMILIES)
 XGBOOST_TARGET_P99_MS = 50.0
 SEQUENCE_TARGET_RATIO = 3.0
-# closed_loop.run in its own process, its arguments on stdin (a batch of 64 engine windows is
+# closed_loop.run in its own process, its arguments on stdin (a batch of 64 instances can be
 # larger than one command-line argument may be).
 LOAD_RUNNER = ("import asyncio, json, sys; from tests.load.closed_loop import run; "
                "json.dump(asyncio.run(run(**json.load(sys.stdin))), sys.stdout)")
@@ -66,7 +66,7 @@ def number(value: float) -> float | None:
 
 def instances_by_family(count: int) -> dict[str, list[dict]]:
     """`count` instances per family from vehicle-days of a simulated fleet no model saw."""
-    fleet = simulate(FleetConfig(6, 20, seed=4242, id_prefix="bench", **SEEN))
+    fleet = simulate(FleetConfig(6, 30, seed=4242, id_prefix="bench", **SEEN))
     out = {}
     for family in FAMILIES:
         x = family_dataset(family, fleet).x

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
+from ml import live
+from ml.features import ENGINE_HISTORY_DAYS, ENGINE_PIDS, ENGINE_SUMMARIES, engine_histories
 from ml.inputs import MAX_INSTANCES, InputError, to_array
 from ml.registry import ServedModel, ServedVersion
+from ml.simulator import ENGINE_OFF_SAMPLES, FleetConfig, simulate
 
 ROWS = {"features": ["a", "b"]}
 WINDOWS = {"channels": ["RPM", "SPEED"], "window": 4}
@@ -16,11 +19,28 @@ def test_rows_keep_the_spec_order_and_null_is_a_dropout():
     np.testing.assert_array_equal(x, [[1, 2], [np.nan, 3]])
 
 
-def test_window_dropouts_are_filled_as_in_training():
-    x = to_array(WINDOWS, [{"RPM": [800, None, 900, None], "SPEED": [None, 10, 20, 30]}])
-    assert x.shape == (1, 2, 4)
-    np.testing.assert_array_equal(x[0, 0], [800, 800, 900, 900])  # carried forward
-    np.testing.assert_array_equal(x[0, 1], [20, 10, 20, 30])       # the channel mean before the first value
+def test_windows_keep_the_spec_order_and_null_is_missing():
+    x = to_array(WINDOWS, [{"SPEED": [None, 10, 20, 30], "RPM": [800, None, 900, None]}])
+    assert x.shape == (1, 2, 4) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[0], [[800, np.nan, 900, np.nan], [np.nan, 10, 20, 30]])
+
+
+def test_a_live_engine_instance_is_the_training_history_of_the_same_trips():
+    """The grids an entity returns (today's trip, then each earlier day's, None for a day without
+    one) summarise into the history training built from the same days."""
+    fleet = simulate(FleetConfig(1, ENGINE_HISTORY_DAYS, ("temperate",), ("urban",), (1.0, 1.0), seed=5))
+    grid = lambda day: {pid: [None if np.isnan(v) else float(v) for v in fleet.signals[pid][0, day, ENGINE_OFF_SAMPLES + 1:]]
+                        for pid in ENGINE_PIDS}
+    today = ENGINE_HISTORY_DAYS - 1
+    history = [grid(today - k) for k in range(1, ENGINE_HISTORY_DAYS)]
+    history[2] = None  # no trip three days before
+    spec = {"channels": ENGINE_SUMMARIES, "window": ENGINE_HISTORY_DAYS}
+    x = to_array(spec, [live.instance("engine", grid(today), history)])
+    expected = engine_histories(fleet.signals)[today].copy()
+    expected[:, today - 3] = np.nan
+    np.testing.assert_allclose(x[0], expected, rtol=1e-5)
+    with pytest.raises(live.NotEnoughData, match="RPM readings"):
+        live.instance("engine", {pid: [None] * 124 for pid in ENGINE_PIDS}, history)
 
 
 @pytest.mark.parametrize("spec, instances, message", [

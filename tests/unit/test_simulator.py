@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from ml import datasets
-from ml.features import ENGINE_CHANNELS, ENGINE_LAG_DAYS, ENGINE_PIDS, battery_features, brake_features, engine_windows
+from ml.features import (ENGINE_HISTORY_DAYS, ENGINE_PIDS, ENGINE_SUMMARIES, battery_features, brake_features,
+                         engine_histories, engine_trip_summaries)
 from ml.simulator import ENGINE_OFF_SAMPLES, PIDS, FleetConfig, simulate
 
 
@@ -81,15 +82,32 @@ def test_same_seed_same_fleet_other_seed_other_fleet():
     assert config.fingerprint() != FleetConfig(5, 3, ("cold",), ("urban",), (1.0, 1.0), seed=12).fingerprint()
 
 
-def test_engine_windows_fill_dropouts_and_pair_each_trip_with_the_one_a_week_earlier():
-    fleet = simulate(FleetConfig(4, ENGINE_LAG_DAYS + 2, ("cold",), ("urban",), (2.0, 2.0), seed=1))
-    assert np.isnan(fleet.signals["RPM"]).any()
-    windows = engine_windows(fleet.signals).reshape(4, ENGINE_LAG_DAYS + 2, len(ENGINE_CHANNELS), -1)
-    assert not np.isnan(windows).any()
-    now, past = windows[:, :, :len(ENGINE_PIDS)], windows[:, :, len(ENGINE_PIDS):]
-    np.testing.assert_array_equal(past[:, ENGINE_LAG_DAYS:], now[:, :2])
-    assert not past[:, :ENGINE_LAG_DAYS].any(), "no earlier trip: zeros"
+def test_engine_histories_hold_each_days_trip_summary_oldest_first_and_nothing_before_the_first_day():
+    fleet = simulate(FleetConfig(4, 3, ("cold",), ("urban",), (2.0, 2.0), seed=1))
+    histories = engine_histories(fleet.signals).reshape(4, 3, len(ENGINE_SUMMARIES), ENGINE_HISTORY_DAYS)
+    trips = engine_trip_summaries({pid: fleet.signals[pid][..., ENGINE_OFF_SAMPLES + 1:] for pid in ENGINE_PIDS}).astype(np.float32)
+    np.testing.assert_array_equal(histories[:, 2, :, -3:], trips.transpose(0, 2, 1))  # days 0, 1, 2 of day 2
+    np.testing.assert_array_equal(histories[:, 1, :, -1], trips[:, 1])
+    assert np.isnan(histories[:, 2, :, :-3]).all(), "no trip before the first day"
 
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_misfire_summaries_follow_severity_and_not_climate_payload_or_sensor_noise():
+    """A healthy engine summarises alike in a cold town van with quiet sensors and a hot, heavy
+    delivery van with noisy ones (the test split's conditions), while a misfire moves both
+    summaries: the model can carry what it learnt to conditions it never saw."""
+    def summaries(climate, duty, noise, share):
+        fleet = simulate(FleetConfig(40, 20, (climate,), (duty,), (noise, noise), engine_fault_share=share, seed=9))
+        trips = engine_trip_summaries({pid: fleet.signals[pid][..., ENGINE_OFF_SAMPLES + 1:] for pid in ENGINE_PIDS})
+        return trips, fleet.engine_severity
+    cold, _ = summaries("cold", "urban", 0.5, 0.0)
+    hot, _ = summaries("hot", "delivery", 2.0, 0.0)
+    for i, tolerance in ((0, 0.02), (1, 10.0)):  # load per throttle; idle roughness, rpm
+        assert abs(np.nanmedian(cold[..., i]) - np.nanmedian(hot[..., i])) < tolerance, ENGINE_SUMMARIES[i]
+    faulty, severity = summaries("hot", "delivery", 2.0, 1.0)
+    severe = severity > 0.5
+    assert np.nanmedian(faulty[..., 0][severe]) < np.nanmedian(hot[..., 0]) - 0.04
+    assert np.nanmedian(faulty[..., 1][severe]) > np.nanmedian(hot[..., 1]) + 40
 
 
 def test_splits_share_no_vehicle_and_test_conditions_are_unseen():

@@ -11,8 +11,9 @@ import pytest
 from cluster import cli
 from ml import condition_shift
 from ml.datasets import build
-from ml.features import ENGINE_PIDS
+from ml.features import ENGINE_HISTORY_DAYS, ENGINE_PIDS, ENGINE_SUMMARIES
 from ml.registry import IncompatibleArtifact
+from ml.simulator import PIDS
 from ml.train import load, train
 
 
@@ -40,7 +41,7 @@ def test_artifact_is_complete(artifacts, family):
 
 def test_engine_classifier_beats_baselines_with_validation_threshold(artifacts):
     metadata = json.loads((artifacts["engine"] / "metadata.json").read_text())
-    assert metadata["input"]["window"] > 100 and len(metadata["input"]["channels"]) == 12
+    assert metadata["input"] == {"channels": ENGINE_SUMMARIES, "window": ENGINE_HISTORY_DAYS, "units": PIDS}
     assert 0 < metadata["thresholds"]["fails_soon"] < 1
     val, test = metadata["metrics"]["fails_soon"]["val"], metadata["metrics"]["fails_soon"]["test"]
     assert val["f1"] > max(0.5, 3 * val["f1_baseline"])
@@ -84,7 +85,8 @@ def test_regressions_stay_in_physical_range_on_unseen_conditions(artifacts):
 
 
 def test_an_artifact_of_an_older_input_layout_is_refused(artifacts, tmp_path):
-    """An engine model from before the week-earlier trip: its weights do not fit this release's net."""
+    """An engine model from before the daily history (it read raw PID windows): its weights do not
+    fit this release's net."""
     old = tmp_path / "old-engine"
     shutil.copytree(artifacts["engine"], old)
     metadata = json.loads((old / "metadata.json").read_text())
