@@ -66,8 +66,11 @@ class EngineFamily:
         self.net = EngineNet(len(ENGINE_SUMMARIES))
 
     def to(self, device: str) -> None:
+        """Serving placement. One CPU thread, as for the trees: serving batches are small,
+        replicas scale out, and a second intra-op thread only contends for the cores."""
         self.device = device
         self.net.to(device)
+        torch.set_num_threads(1)
 
     def input_spec(self, train: Dataset) -> dict:
         return {"channels": self.input_names, "window": int(train.x.shape[2])}
