@@ -30,6 +30,7 @@ from ml.registry import ModelRegistry
 from serve_apps.deployment_defaults import model_server_handle
 from serve_apps.maintenance import VehiclePredictor, VehicleRef
 from serve_apps.model_client import ModelCatalog, ModelClient
+from serve_apps.trip_summaries import TripSummaryCache
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class MaintenanceSweepActor(BackgroundLoopActor):
             pool = await create_pool(self.settings.database_url, min_size=1, max_size=2)
             catalog = ModelCatalog(ModelRegistry(pool, self.settings.model_registry_uri))
             handles = {family: model_server_handle(family) for family in live.LIVE_WINDOWS}
-            self._predictor = VehiclePredictor(self.vehicles, ModelClient(catalog, handles))
+            self._predictor = VehiclePredictor(self.vehicles, ModelClient(catalog, handles), TripSummaryCache())
         return self._predictor
 
     async def sweep(self) -> dict[str, Any]:

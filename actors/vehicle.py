@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Sequence
 
 import asyncpg
 
@@ -233,12 +233,13 @@ class VehicleEntity(CommandEntity):
 
     async def on_window(self, tenant_id: str, pids: list[str], samples: int, step_seconds: float,
                         anchor: str, lead_samples: int = 0, history_days: int = 0,
-                        pad_distance: bool = False) -> Reply:
+                        known_ends: Sequence[datetime] = (), pad_distance: bool = False) -> Reply:
         """The vehicle's readings on a regular grid (db.vehicles.telemetry_grids), for a model:
         the `samples` steps up to the latest reading (anchor "latest"), or from `lead_samples`
         steps before the latest engine start (anchor "engine_start"). With `history_days` (anchor
         "latest"), also the trip of each of that many days before: the steps up to the last
-        reading in the day that ends k days before the latest reading, or None without one. With
+        reading in the day that ends k days before the latest reading, or None without one;
+        without its signals where its end is in `known_ends` (the caller has it). With
         `pad_distance`, also the kilometres driven since the latest brake pad change. Everything
         acknowledged is already committed: messages to an entity run in order."""
         if not self._visible_to(tenant_id):
@@ -264,13 +265,16 @@ class VehicleEntity(CommandEntity):
                 return {"window": None, "reason": "no brake pad change recorded "
                                                   f"(POST /v1/vehicles/{self.vehicle_id}/brake-pad-changes)"}
             window.update(km_since_pad_change=odometer.km, pad_changed_at=odometer.changed_at)
-        earlier_starts = [end - step * (samples - 1) for end in ends[1:] if end is not None]
-        grids = iter(await repo.telemetry_grids(pool, self.vehicle_id, pids, [start, *earlier_starts], step_seconds,
-                                                samples))
-        window["signals"] = next(grids)
+        known = set(known_ends)
+        history = [None if end is None else {"start": end - step * (samples - 1), "end": end} for end in ends[1:]]
+        to_read = [day for day in history if day is not None and day["end"] not in known]
+        grids = await repo.telemetry_grids(pool, self.vehicle_id, pids, [start, *(day["start"] for day in to_read)],
+                                           step_seconds, samples)
+        window["signals"] = grids[0]
+        for day, grid in zip(to_read, grids[1:]):
+            day["signals"] = grid
         if history_days:
-            window["history"] = [None if end is None else {"start": end - step * (samples - 1), "signals": next(grids)}
-                                 for end in ends[1:]]
+            window["history"] = history
         return {"window": window}
 
     async def on_maintenance(self, tenant_id: str, predictions: dict[str, dict]) -> Reply:

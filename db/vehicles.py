@@ -78,13 +78,16 @@ async def telemetry_grids(conn, vehicle_id: str, pids: Iterable[str], starts: Se
     pids = list(pids)
     grids: list[dict[str, list[float | None]]] = [{pid: [None] * samples for pid in pids} for _ in starts]
     for r in await conn.fetch(
-            """SELECT DISTINCT ON (w, pid, step) w, pid, step, value FROM (
-                   SELECT w.i AS w, t.pid, t.value, t.captured_at,
-                          floor(extract(epoch FROM t.captured_at - w.start) / $4::float8)::int AS step
-                     FROM unnest($3::timestamptz[]) WITH ORDINALITY AS w(start, i)
-                     JOIN telemetry t ON t.vehicle_id = $1 AND t.pid = ANY($2::text[]) AND t.captured_at >= w.start
-                                     AND t.captured_at < w.start + make_interval(secs => $4::float8 * $5::int)) binned
-               ORDER BY w, pid, step, captured_at DESC""", vehicle_id, pids, list(starts), step_seconds, samples):
+            """SELECT w.i AS w, grid.pid, grid.step, grid.value
+                 FROM unnest($3::timestamptz[]) WITH ORDINALITY AS w(start, i),
+                 LATERAL (SELECT DISTINCT ON (pid, step) pid, step, value FROM (
+                              SELECT pid, value, captured_at,
+                                     floor(extract(epoch FROM captured_at - w.start) / $4::float8)::int AS step
+                                FROM telemetry
+                               WHERE vehicle_id = $1 AND pid = ANY($2::text[]) AND captured_at >= w.start
+                                 AND captured_at < w.start + make_interval(secs => $4::float8 * $5::int)) binned
+                           ORDER BY pid, step, captured_at DESC) AS grid""",
+            vehicle_id, pids, list(starts), step_seconds, samples):
         grids[r["w"] - 1][r["pid"]][r["step"]] = r["value"]
     return grids
 

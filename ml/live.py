@@ -60,19 +60,24 @@ class NotEnoughData(ValueError):
 Grid = dict[str, list[float | None]]
 
 
-def instance(family: str, signals: Grid, history: Sequence[Grid | None] = (),
+def engine_trip_summary(grid: Grid) -> np.ndarray:
+    """One trip's ENGINE_SUMMARIES from its grids (all NaN for a trip too short to say)."""
+    return engine_trip_summaries({pid: np.array(grid[pid], dtype=float) for pid in ENGINE_PIDS})
+
+
+def instance(family: str, signals: Grid, history: Sequence[np.ndarray | None] = (),
              km_since_pad_change: float | None = None) -> Instance:
     """The API instance (ml/inputs.py) of one family from what an entity returned: the latest
-    window's grids, for the engine the grids of each earlier day (the day before first; None
-    for a day without a trip), and for the brakes the distance since the pad change."""
+    window's grids, for the engine the summaries of each earlier day's trip (engine_trip_summary;
+    the day before first, None for a day without a trip), and for the brakes the distance since
+    the pad change."""
     if family == "engine":
         if sum(v is not None for v in signals["RPM"]) < MIN_ENGINE_SAMPLES:
             raise NotEnoughData(f"fewer than {MIN_ENGINE_SAMPLES} RPM readings in the last "
                                 f"{LIVE_WINDOWS['engine'].samples * SAMPLE_SECONDS:.0f} s")
-        trips = [signals, *history][::-1]  # oldest first, as the model reads them
-        arrays = {pid: np.array([trip[pid] if trip else [None] * len(signals[pid]) for trip in trips], dtype=float)
-                  for pid in ENGINE_PIDS}
-        return to_instances(ENGINE_SUMMARIES, engine_trip_summaries(arrays).T[None])[0]
+        missing = np.full(len(ENGINE_SUMMARIES), np.nan)
+        days = [engine_trip_summary(signals), *(missing if day is None else day for day in history)][::-1]
+        return to_instances(ENGINE_SUMMARIES, np.stack(days, axis=1)[None])[0]  # oldest day first
     if family == "battery":
         running = signals["CONTROL_MODULE_VOLTAGE"][ENGINE_OFF_SAMPLES + 1:]
         if sum(v is not None for v in running) < MIN_RUNNING_SAMPLES:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Sequence
+
+import numpy as np
 
 from actors.entity_runtime import ShardRouter
 from ml import live
 from serve_apps.errors import ApiError, unwrap
 from serve_apps.model_client import ModelClient
+from serve_apps.trip_summaries import TripSummaryCache
 
 Result = dict[str, Any]  # {"version", "role", "outputs", "thresholds", "window", ...} or {"unavailable": reason}
 
@@ -33,9 +37,10 @@ class VehiclePrediction:
 
 
 class VehiclePredictor:
-    def __init__(self, vehicles: ShardRouter, models: ModelClient):
+    def __init__(self, vehicles: ShardRouter, models: ModelClient, trip_summaries: TripSummaryCache):
         self.vehicles = vehicles
         self.models = models
+        self.trip_summaries = trip_summaries
 
     async def predict(self, targets: Sequence[VehicleRef], families: Sequence[str]) -> list[VehiclePrediction]:
         """Every family's result for every target, and the alerts each vehicle then raised or
@@ -54,7 +59,8 @@ class VehiclePredictor:
         window = live.LIVE_WINDOWS.get(family)
         if window is None:
             return [{"unavailable": "no live inputs"} for _ in targets]
-        windows = await asyncio.gather(*(self._window(target, window) for target in targets))
+        known = [self.trip_summaries.known(target.vehicle_id) if window.history_days else {} for target in targets]
+        windows = await asyncio.gather(*(self._window(target, window, ends) for target, ends in zip(targets, known)))
         results: list[Result] = [{} for _ in targets]
         instances, owners = [], []
         for i, latest in enumerate(windows):
@@ -62,9 +68,8 @@ class VehiclePredictor:
                 results[i] = {"unavailable": latest}
                 continue
             try:
-                instances.append(live.instance(family, latest["signals"],
-                                               [day and day["signals"] for day in latest.get("history", ())],
-                                               latest.get("km_since_pad_change")))
+                history = self._day_summaries(targets[i].vehicle_id, latest.get("history", ()), known[i])
+                instances.append(live.instance(family, latest["signals"], history, latest.get("km_since_pad_change")))
                 owners.append(i)
             except live.NotEnoughData as exc:
                 results[i] = {"unavailable": str(exc)}
@@ -91,9 +96,21 @@ class VehiclePredictor:
             results[i] = result
         return results
 
-    async def _window(self, target: VehicleRef, window: live.LiveWindow) -> dict | str:
-        """The entity's window, or why there is none."""
+    def _day_summaries(self, vehicle_id: str, history: Sequence[dict | None],
+                       known: dict[datetime, np.ndarray]) -> list[np.ndarray | None]:
+        """Each earlier day's trip summary: known ones from the cache, the others from the grids
+        the entity read; the cache then keeps what this prediction used."""
+        summaries = [None if day is None else known[day["end"]] if "signals" not in day
+                     else live.engine_trip_summary(day["signals"]) for day in history]
+        if history:
+            self.trip_summaries.keep(vehicle_id, {day["end"]: summary for day, summary in zip(history, summaries)
+                                                  if day is not None})
+        return summaries
+
+    async def _window(self, target: VehicleRef, window: live.LiveWindow, known: dict[datetime, Any]) -> dict | str:
+        """The entity's window, or why there is none; earlier days whose end is `known` come
+        without their grids."""
         answer = await self.vehicles.ask(target.vehicle_id, "window", {"tenant_id": target.tenant_id,
-                                                                       **window.request()})
+                                                                       **window.request(), "known_ends": list(known)})
         latest = unwrap(answer, "window")
         return answer["reason"] if latest is None else latest

@@ -20,5 +20,6 @@ router = APIRouter(prefix="/v1/vehicles", tags=["predictions"], responses=ERROR_
 async def vehicle_predictions(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
     """Another tenant's vehicle is a 404: the entity refuses its window and maintenance asks."""
     target = VehicleRef(vehicle_id, principal_of(request).tenant_id)
-    [prediction] = await VehiclePredictor(svc.vehicles, svc.models).predict([target], list(svc.models.deployments))
+    predictor = VehiclePredictor(svc.vehicles, svc.models, svc.trip_summaries)
+    [prediction] = await predictor.predict([target], list(svc.models.deployments))
     return {"vehicle_id": vehicle_id, "predictions": prediction.results, "alerts": prediction.alerts}

@@ -19,6 +19,7 @@ from serve_apps.auth import TokenVerifier
 from serve_apps.feature_flags import FeatureFlagCache
 from serve_apps.live_feed import LiveFeed
 from serve_apps.model_client import ModelCatalog, ModelClient
+from serve_apps.trip_summaries import TripSummaryCache
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Services:
     vehicle_feed: LiveFeed  # live events of one vehicle, keyed by vehicle id
     alert_feed: LiveFeed    # the alerts of a tenant's fleet, keyed by tenant id
     models: ModelClient
+    trip_summaries: TripSummaryCache  # earlier trips the vehicles' predictions summarised
 
 
 async def open_services(settings: StackSettings, model_servers: dict[str, DeploymentHandle]) -> Services:
@@ -45,7 +47,8 @@ async def open_services(settings: StackSettings, model_servers: dict[str, Deploy
                     vehicle_feed=LiveFeed(vehicles.watch),
                     alert_feed=LiveFeed(lambda tenant, cursor, timeout: alert_feed.watch.remote(
                         tenant, cursor, timeout)),
-                    models=ModelClient(ModelCatalog(ModelRegistry(pool, settings.model_registry_uri)), model_servers))
+                    models=ModelClient(ModelCatalog(ModelRegistry(pool, settings.model_registry_uri)), model_servers),
+                    trip_summaries=TripSummaryCache())
 
 
 async def services(connection: HTTPConnection) -> Services:

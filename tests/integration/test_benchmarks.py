@@ -35,3 +35,12 @@ def test_the_benchmark_runs_and_reports(module, tmp_path):
     for line in expected:
         assert line in done.stdout, f"{line!r} missing from:\n{done.stdout[-4000:]}"
     assert list((tmp_path / "bench").glob("*.png")), "the plot was not written"
+
+
+def test_the_engine_window_cost_benchmark_runs_and_reports(embedded_postgres):
+    """It needs a PostgreSQL server (DATABASE_URL) and makes its own scratch database there."""
+    done = subprocess.run([sys.executable, "-m", "tests.load.engine_window_cost", "--vehicles", "2", "--days", "30",
+                           "--repeats", "1"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "DATABASE_URL": embedded_postgres.get_uri()})
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "summaries cached" in done.stdout and "ms per vehicle" in done.stdout, done.stdout

@@ -18,6 +18,7 @@ from cluster.settings import RAY_NAMESPACE
 from cluster.topology import MAINTENANCE_SWEEP
 from ml import train
 from ml.features import ENGINE_HISTORY_DAYS, battery_features, brake_features, engine_histories
+from ml.live import LIVE_WINDOWS
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, FleetConfig, simulate
 from tests.conftest import unique
 
@@ -124,6 +125,8 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
     assert "maintenance:engine" in {a["key"] for a in vehicle["alerts"]}
     again = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
     assert not [a for a in again["alerts"] if a["key"] == "maintenance:engine"], "raised once"
+    assert again["predictions"]["engine"]["outputs"]["fails_soon"] == pytest.approx(expected_risk, abs=1e-5), \
+        "the same from the earlier days' cached summaries"
 
     await send_trip_history(client, vehicle_id, fleet, *safe, start + timedelta(minutes=10))
     body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
@@ -132,6 +135,27 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
     assert [(a["change"], a["key"]) for a in body["alerts"] if a["key"] == "maintenance:engine"] == [
         ("cleared", "maintenance:engine")]
     assert await maintenance_events(pool, vehicle_id) == ["VehicleAlertRaised", "VehicleAlertCleared"]
+
+
+async def test_the_entity_leaves_out_the_grids_of_days_the_caller_knows(fleet, stack, make_client):
+    """The earlier days whose window end the caller names come back without their grids (it has
+    their summaries); the others, and today's, with them."""
+    from cluster.topology import vehicle_router
+
+    client, vehicle_id = await register_vehicle(make_client, "cached")
+    v, d = next((v, d) for v, d in zip(*np.nonzero(clean_trips(fleet))) if d >= ENGINE_HISTORY_DAYS - 1)
+    await send_trip_history(client, vehicle_id, fleet, v, d, datetime.now(timezone.utc) - timedelta(hours=1))
+    ask = {"tenant_id": TENANT, **LIVE_WINDOWS["engine"].request()}
+    router = vehicle_router(stack.settings)
+    first = (await router.ask(vehicle_id, "window", ask))["window"]
+    assert all("signals" in day for day in first["history"]) and len(first["history"]) == ENGINE_HISTORY_DAYS - 1
+    known = [day["end"] for day in first["history"][::2]]
+    second = (await router.ask(vehicle_id, "window", {**ask, "known_ends": known}))["window"]
+    assert [day["end"] for day in second["history"]] == [day["end"] for day in first["history"]]
+    assert [day["end"] for day in second["history"] if "signals" not in day] == known
+    assert all(day["signals"] == before["signals"] for day, before in zip(second["history"], first["history"])
+               if "signals" in day)
+    assert second["signals"] == first["signals"]
 
 
 async def maintenance_events(pool, vehicle_id: str) -> list[str]:

@@ -26,13 +26,13 @@ def test_windows_keep_the_spec_order_and_null_is_missing():
 
 
 def test_a_live_engine_instance_is_the_training_history_of_the_same_trips():
-    """The grids an entity returns (today's trip, then each earlier day's, None for a day without
-    one) summarise into the history training built from the same days."""
+    """Today's grids and the summaries of each earlier day's grids (None for a day without a
+    trip) make the history training built from the same days."""
     fleet = simulate(FleetConfig(1, ENGINE_HISTORY_DAYS, ("temperate",), ("urban",), (1.0, 1.0), seed=5))
     grid = lambda day: {pid: [None if np.isnan(v) else float(v) for v in fleet.signals[pid][0, day, ENGINE_OFF_SAMPLES + 1:]]
                         for pid in ENGINE_PIDS}
     today = ENGINE_HISTORY_DAYS - 1
-    history = [grid(today - k) for k in range(1, ENGINE_HISTORY_DAYS)]
+    history = [live.engine_trip_summary(grid(today - k)) for k in range(1, ENGINE_HISTORY_DAYS)]
     history[2] = None  # no trip three days before
     spec = {"channels": ENGINE_SUMMARIES, "window": ENGINE_HISTORY_DAYS}
     x = to_array(spec, [live.instance("engine", grid(today), history)])
