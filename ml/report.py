@@ -42,6 +42,16 @@ def predicted_vs_true(path: Path, y: np.ndarray, predicted: np.ndarray, title: s
     _save(fig, path)
 
 
+def f1_by_history(path: Path, by_days: dict[str, dict[int, float]], title: str) -> None:
+    """F1 per split against how many days of history each vehicle had."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for split, scores in by_days.items():
+        ax.plot(list(scores), list(scores.values()), "o-", label=split)
+    ax.set(xlabel="days of trips the vehicle has", ylabel="F1", ylim=(0, 1), title=title)
+    ax.legend()
+    _save(fig, path)
+
+
 def _save(fig: plt.Figure, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -62,6 +72,14 @@ def markdown(metadata: dict, plots: list[str]) -> str:
         lines += [f"## {target}", "", "| split | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         for split, values in splits.items():
             lines.append(f"| {split} | " + " | ".join(_cell(values[n]) for n in names) + " |")
+        lines.append("")
+    if metadata.get("f1_by_history_days"):
+        by_history = metadata["f1_by_history_days"]
+        days = list(next(iter(by_history.values())))
+        lines += ["## F1 by days of history", "", "| split | " + " | ".join(f"{d} d" for d in days) + " |",
+                  "|---" * (len(days) + 1) + "|"]
+        lines += [f"| {split} | " + " | ".join(f"{f1:.3f}" for f1 in scores.values()) + " |"
+                  for split, scores in by_history.items()]
         lines.append("")
     lines += [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"

@@ -47,6 +47,7 @@ def train(family: str, size: str, out_dir: Path | str, seed: int = DEFAULT_SEED,
     out.mkdir(parents=True, exist_ok=True)
     predictions = {split: model.predict(data[split].x) for split in ("val", "test")}
     thresholds, scores, plots = {}, {}, []
+    by_history: dict[str, dict[int, float]] | None = None  # the engine's F1 against days of trips
     for target in model.targets:
         truth = {split: data[split].targets[target] for split in ("val", "test")}
         if model.kind == "classifier":
@@ -57,6 +58,10 @@ def train(family: str, size: str, out_dir: Path | str, seed: int = DEFAULT_SEED,
             plots += [f"{target}_pr_curve.png", f"{target}_calibration.png"]
             report.pr_curve(out / plots[-2], y, p, thresholds[target], f"{family} {target}: test (unseen)")
             report.calibration(out / plots[-1], y, p, f"{family} {target}: test (unseen)")
+            if family == "engine":
+                by_history = f1_by_history_days(model, data, target, thresholds[target])
+                plots.append(f"{target}_f1_by_history_days.png")
+                report.f1_by_history(out / plots[-1], by_history, f"{family} {target}: F1 by history")
         else:
             mean = float(data["train"].targets[target].mean())
             scores[target] = {s: metrics.regression(truth[s], predictions[s][target], mean) for s in truth}
@@ -67,7 +72,8 @@ def train(family: str, size: str, out_dir: Path | str, seed: int = DEFAULT_SEED,
         "family": family, "kind": model.kind, "library": model.library, "targets": model.targets,
         "model_files": model.save(out), "input": {**model.input_spec(data["train"]), "units": PIDS},
         "thresholds": thresholds, "horizon_days": HORIZON_DAYS if family == "engine" else None,
-        "metrics": scores, "data_fingerprint": datasets.fingerprint(data),
+        "metrics": scores, "f1_by_history_days": by_history,
+        "data_fingerprint": datasets.fingerprint(data),
         "split_fingerprints": {s: d.fingerprint for s, d in data.items()},
         "rows": {s: int(len(d.x)) for s, d in data.items()},
         "train_conditions": datasets.SEEN, "test_conditions": datasets.UNSEEN,
@@ -79,6 +85,21 @@ def train(family: str, size: str, out_dir: Path | str, seed: int = DEFAULT_SEED,
     (out / "report.md").write_text(report.markdown(metadata, plots))
     progress(f"{family}: trained in {train_seconds:.1f} s; report {out / 'report.md'}; "
              f"plots {', '.join(str(out / p) for p in plots)}")
+    return out
+
+
+def f1_by_history_days(model: families.Family, data: dict[str, datasets.Dataset], target: str,
+                       threshold: float) -> dict[str, dict[int, float]]:
+    """Validation and test F1 when every vehicle has only its last 1, 3, 7, 14 or all days of
+    trips (the earlier ones missing), as for vehicles registered that long ago."""
+    window = data["val"].x.shape[2]
+    out: dict[str, dict[int, float]] = {}
+    for split in ("val", "test"):
+        for days in sorted({1, 3, 7, 14, window}):
+            x = data[split].x.copy()
+            x[..., :window - days] = np.nan
+            out.setdefault(split, {})[days] = metrics.classification(
+                data[split].targets[target], model.predict(x)[target], threshold)["f1"]
     return out
 
 

@@ -48,6 +48,10 @@ def test_engine_classifier_beats_baselines_with_validation_threshold(artifacts):
     assert val["fpr"] <= 0.05  # the threshold was chosen on these vehicles under that constraint
     assert val["brier"] < 0.8 * val["brier_baseline"] and val["ece"] < 0.1
     assert all(0 <= test[k] <= 1 for k in ("precision", "recall", "f1", "fpr", "brier", "ece"))
+    by_history = metadata["f1_by_history_days"]
+    assert list(by_history["val"]) == ["1", "3", "7", "14", str(ENGINE_HISTORY_DAYS)]
+    assert by_history["val"][str(ENGINE_HISTORY_DAYS)] == pytest.approx(val["f1"]), "all days: the plain metric"
+    assert by_history["test"][str(ENGINE_HISTORY_DAYS)] == pytest.approx(test["f1"])
 
 
 @pytest.mark.parametrize("family,target,ratio", [("battery", "soh", 0.6), ("battery", "rul_days", 0.8),
