@@ -246,13 +246,13 @@ class VehicleEntity(CommandEntity):
             return error("NOT_FOUND", "Vehicle not found")
         step = timedelta(seconds=step_seconds)
         pool = self.kind.pool
-        ends: list[datetime | None] = []
+        earlier_ends: list[datetime | None] = []
         if anchor == "latest":
             if self.last_seen is None:
                 return {"window": None, "reason": "no readings yet"}
-            ends = [self.last_seen]
             if history_days:
-                ends += await repo.last_reading_each_day(pool, self.vehicle_id, pids, self.last_seen, history_days)
+                earlier_ends = await repo.last_reading_each_day(pool, self.vehicle_id, pids, self.last_seen,
+                                                                history_days)
             start = self.last_seen - step * (samples - 1)
         else:
             if self.monitor.engine_started_at is None:
@@ -266,7 +266,7 @@ class VehicleEntity(CommandEntity):
                                                   f"(POST /v1/vehicles/{self.vehicle_id}/brake-pad-changes)"}
             window.update(km_since_pad_change=odometer.km, pad_changed_at=odometer.changed_at)
         known = set(known_ends)
-        history = [None if end is None else {"start": end - step * (samples - 1), "end": end} for end in ends[1:]]
+        history = [None if end is None else {"start": end - step * (samples - 1), "end": end} for end in earlier_ends]
         to_read = [day for day in history if day is not None and day["end"] not in known]
         grids = await repo.telemetry_grids(pool, self.vehicle_id, pids, [start, *(day["start"] for day in to_read)],
                                            step_seconds, samples)
