@@ -24,11 +24,13 @@ SPLITS = ("train", "val", "test")
 FAMILIES = ("engine", "battery", "brakes")
 
 
-def split_configs(size: str, seed: int) -> dict[str, FleetConfig]:
+def split_configs(size: str, seed: int, train_conditions: dict = SEEN) -> dict[str, FleetConfig]:
+    """The three fleets; train_conditions other than SEEN are for reference models (see
+    ml/condition_shift.py), never for an artifact."""
     n_train, n_val, n_test, days = SIZES[size]
     return {
-        "train": FleetConfig(n_train, days, seed=seed, id_prefix="train", **SEEN),
-        "val": FleetConfig(n_val, days, seed=seed + 1, id_prefix="val", **SEEN),
+        "train": FleetConfig(n_train, days, seed=seed, id_prefix="train", **train_conditions),
+        "val": FleetConfig(n_val, days, seed=seed + 1, id_prefix="val", **train_conditions),
         "test": FleetConfig(n_test, days, seed=seed + 2, id_prefix="test", **UNSEEN),
     }
 
