@@ -14,7 +14,8 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -26,20 +27,27 @@ log = logging.getLogger(__name__)
 ReadRing = Callable[[str, int, float], Awaitable[RingRead]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FeedEvent:
+    """One event as every client of a replica gets it: encoded once, however many read it."""
     data: dict[str, Any]
     epoch: str = ""
     seq: int = 0  # 0: a notice of this feed (a gap), not an event of the ring
-    encoded: str = field(init=False, repr=False, compare=False)  # data as JSON, once for every client
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "encoded", json.dumps(jsonable_encoder(self.data)))
 
     @property
     def id(self) -> str | None:
         """What a client passes back to resume after this event (SSE `id`)."""
         return f"{self.epoch}-{self.seq}" if self.seq else None
+
+    @cached_property
+    def encoded(self) -> str:
+        """The data as JSON: an SSE event's data."""
+        return json.dumps(jsonable_encoder(self.data))
+
+    @cached_property
+    def socket_message(self) -> str:
+        """The data with the id as `id`, as JSON: a WebSocket message."""
+        return json.dumps(jsonable_encoder({**self.data, "id": self.id} if self.id else self.data))
 
 
 def parse_event_id(event_id: str) -> tuple[str, int] | None:

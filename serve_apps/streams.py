@@ -89,8 +89,7 @@ async def vehicle_socket(websocket: WebSocket, vehicle_id: str, svc: Services = 
                 state = await live_vehicle(svc, vehicle_id, who.tenant_id)
                 await websocket.send_json(jsonable_encoder({"type": "state", "vehicle": state}))
             async for event in events:
-                message = {**event.data, "id": event.id} if event.id else event.data
-                await websocket.send_json(jsonable_encoder(message))
+                await websocket.send_text(event.socket_message)
 
         async def until_closed() -> None:  # clients send nothing; this notices them leave
             while (await websocket.receive())["type"] != "websocket.disconnect":

@@ -3,9 +3,11 @@ does not read loses its own oldest events without holding back the publisher or 
 client back with its last event id gets what it missed when the ring still holds it."""
 
 import asyncio
+import json
+from datetime import datetime, timezone
 
 from actors.event_ring import EventRing, RingRead
-from serve_apps.live_feed import FeedEvent, LiveFeed, Subscription
+from serve_apps.live_feed import FeedEvent, LiveFeed, Subscription, gap
 
 
 def feed_over(ring: EventRing, calls: list[str], queue_size: int = 256) -> LiveFeed:
@@ -33,6 +35,18 @@ async def test_every_subscriber_gets_each_event_from_one_poll_loop():
         await asyncio.sleep(0.12)
         assert 1 <= len(calls) <= 4, "one loop polls for both subscribers"
     assert feed._pollers == {}, "the loop stops with its last subscriber"
+
+
+async def test_subscribers_share_one_event_and_its_json_for_sse_and_websocket():
+    ring = EventRing()
+    feed = feed_over(ring, [])
+    async with feed.subscribe("van-1") as first, feed.subscribe("van-1") as second:
+        ring.publish({"type": "readings", "at": datetime(2026, 11, 24, 12, tzinfo=timezone.utc)})
+        [event], [same] = await take_events(first, 1), await take_events(second, 1)
+        assert same is event, "encoded once, whatever the number of clients"
+        assert json.loads(event.encoded) == {"type": "readings", "at": "2026-11-24T12:00:00+00:00"}
+        assert json.loads(event.socket_message) == {**json.loads(event.encoded), "id": event.id}
+    assert json.loads(gap(3).socket_message) == {"type": "gap", "missed": 3}  # a notice has no id
 
 
 async def test_a_client_that_does_not_read_drops_its_oldest_events_and_is_told_how_many():
