@@ -20,6 +20,7 @@ from aiokafka.structs import ConsumerRecord
 
 from actors.background import BackgroundLoopActor
 from actors.events import BookingCancelled
+from actors.offset_gaps import OffsetGapGuard
 from cluster.settings import BOOKING_EVENTS_TOPIC
 from db.pool import create_pool
 
@@ -92,6 +93,7 @@ class BookingEventConsumer:
         self.duplicates = 0
         self._pool: asyncpg.Pool | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self.gaps = OffsetGapGuard(f"consumer {name}")
 
     async def positions(self) -> dict[int, int]:
         """partition -> next offset to read, for the partitions assigned to this consumer now."""
@@ -122,11 +124,12 @@ class BookingEventConsumer:
             auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await consumer.start()
         self._consumer = consumer
+        self.gaps.follow(consumer)
         loop = asyncio.get_running_loop()
         next_check = loop.time() + TRUNCATION_CHECK_SECONDS
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                batches = self.gaps.contiguous(await consumer.getmany(timeout_ms=500, max_records=500))
                 if not batches and loop.time() >= next_check:
                     await rewind_truncated_partitions(consumer)
                     next_check = loop.time() + TRUNCATION_CHECK_SECONDS
@@ -178,4 +181,5 @@ class BookingEventConsumerActor(BackgroundLoopActor):
 
     async def stats(self) -> dict[str, Any]:
         return {"applied": self.consumer.applied, "duplicates": self.consumer.duplicates,
-                "running": self.running, "positions": await self.consumer.positions()}
+                "refetched": self.consumer.gaps.refetched, "running": self.running,
+                "positions": await self.consumer.positions()}

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from actors.background import BackgroundLoopActor
 from actors.event_ring import RingRead, RingRegistry
+from actors.offset_gaps import OffsetGapGuard
 from cluster.settings import VEHICLE_ALERTS_TOPIC
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class FleetAlertFeedActor(BackgroundLoopActor):
         self.bootstrap_servers = bootstrap_servers
         self.rings = RingRegistry(capacity=1000)
         self.received = 0
+        self.gaps = OffsetGapGuard("fleet alert feed")
 
     async def loop(self) -> None:
         while True:
@@ -36,10 +38,14 @@ class FleetAlertFeedActor(BackgroundLoopActor):
                 enable_auto_commit=False, auto_offset_reset="latest", fetch_max_wait_ms=50)
             try:
                 await consumer.start()
-                async for record in consumer:
-                    event = json.loads(record.value)
-                    self.received += 1
-                    self.rings.publish(event["tenant_id"], {"type": "alert", **event})
+                self.gaps.follow(consumer)
+                while True:
+                    batches = self.gaps.contiguous(await consumer.getmany(timeout_ms=1000))
+                    for records in batches.values():
+                        for record in records:
+                            event = json.loads(record.value)
+                            self.received += 1
+                            self.rings.publish(event["tenant_id"], {"type": "alert", **event})
             except Exception as exc:  # broker restart or outage: reconnect
                 log.warning("fleet alert feed lost the broker: %r", exc)
                 await asyncio.sleep(1)
@@ -50,4 +56,4 @@ class FleetAlertFeedActor(BackgroundLoopActor):
         return await self.rings.read(tenant_id, cursor, timeout)
 
     async def stats(self) -> dict:
-        return {"received": self.received, "running": self.running}
+        return {"received": self.received, "refetched": self.gaps.refetched, "running": self.running}

