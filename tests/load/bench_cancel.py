@@ -20,8 +20,12 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import ray
 
+from actors.consumers import CONSUMER_EFFECTS
+from cluster.settings import RAY_NAMESPACE
 from cluster.stack import LocalStack
+from cluster.topology import consumer_name
 from serve_apps.auth import issue_token
 from tests.load.bench_stack import bench_settings, default_state_dir
 from tests.load.cpu_split import CpuSplit, children_cpu_seconds, format_split
@@ -159,6 +163,10 @@ async def main() -> None:
             ids_file=str(ids_file)))
         cancelled = used + paced_ids[: paced["requests"]]
         consumed = await wait_consumed(stack.pool, cancelled)
+        refetched = {}
+        for name in CONSUMER_EFFECTS:
+            stats = await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
+            refetched[name] = stats["refetched"]
         lags = await commit_to_consumer(stack.pool, used)
         paced_lags = await commit_to_consumer(stack.pool, paced_ids[: paced["requests"]])
     finally:
@@ -174,7 +182,8 @@ async def main() -> None:
         print(format_split(r["cpu"], r["wall"], r["requests"]))
     print(f"{paced['name']:10} {paced['requests']:9d} {paced['rps']:8.0f} {paced['p50']:8.1f} "
           f"{paced['p95']:8.1f} {paced['p99']:8.1f}  {paced['statuses']}")
-    print(f"events applied by each consumer, of {len(cancelled)} cancellations: {consumed}")
+    print(f"events applied by each consumer, of {len(cancelled)} cancellations: {consumed}; "
+          f"holes in fetches read again (actors/offset_gaps.py): {refetched}")
     for label, per_consumer in (("closed loop (saturated)", lags), (f"paced {args.paced_rate:.0f}/s", paced_lags)):
         for consumer, ms in sorted(per_consumer.items()):
             print(f"commit-to-consumer, {label:23} {consumer:20} n={len(ms):5d} "
