@@ -129,7 +129,7 @@ class BookingEventConsumer:
         next_check = loop.time() + TRUNCATION_CHECK_SECONDS
         try:
             while True:
-                batches = self.gaps.contiguous(await consumer.getmany(timeout_ms=500, max_records=500))
+                batches = await self.gaps.getmany(timeout_ms=500, max_records=500)
                 if not batches and loop.time() >= next_check:
                     await rewind_truncated_partitions(consumer)
                     next_check = loop.time() + TRUNCATION_CHECK_SECONDS

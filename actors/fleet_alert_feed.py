@@ -40,7 +40,7 @@ class FleetAlertFeedActor(BackgroundLoopActor):
                 await consumer.start()
                 self.gaps.follow(consumer)
                 while True:
-                    batches = self.gaps.contiguous(await consumer.getmany(timeout_ms=1000))
+                    batches = await self.gaps.getmany(timeout_ms=1000)
                     for records in batches.values():
                         for record in records:
                             event = json.loads(record.value)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,17 @@ class OffsetGapGuard:
         self._consumer = consumer
         self._expected.clear()
         self._tries.clear()
+
+    async def getmany(self, **options) -> Batches:
+        """consumer.getmany(**options), filtered by contiguous(). A partition met for the first
+        time is expected at the consumer's position before the fetch (its committed offset, or
+        where auto_offset_reset put it), so a hole before its first record counts too."""
+        for tp in self._consumer.assignment() - self._expected.keys():
+            try:
+                self._expected[tp] = await self._consumer.position(tp)
+            except IllegalStateError:  # revoked by a rebalance meanwhile
+                pass
+        return self.contiguous(await self._consumer.getmany(**options))
 
     def contiguous(self, batches: Batches) -> Batches:
         """Each partition's records up to the first hole. A record before the expected offset is

@@ -11,11 +11,24 @@ TP, OTHER = TopicPartition("t", 0), TopicPartition("t", 1)
 
 
 class SeekRecorder:
-    def __init__(self):
+    """Records seeks; getmany() answers the batches it was given, from `position` onwards."""
+
+    def __init__(self, position: int = 0, *answers):
         self.seeks: list[tuple[TopicPartition, int]] = []
+        self.position_now = position
+        self.answers = list(answers)
 
     def seek(self, tp, offset):
         self.seeks.append((tp, offset))
+
+    def assignment(self):
+        return {TP}
+
+    async def position(self, tp):
+        return self.position_now
+
+    async def getmany(self, **options):
+        return self.answers.pop(0)
 
 
 def records(*offsets):
@@ -60,6 +73,13 @@ def test_a_hole_that_stays_is_let_through_after_the_last_try():
         assert guard.contiguous({TP: records(5, 6)}) == {}
     assert offsets(guard.contiguous({TP: records(5, 6)})) == {TP: [5, 6]}
     assert consumer.seeks == [(TP, 1)] * MAX_REFETCHES
+
+
+async def test_a_hole_before_a_partitions_first_record_counts_from_the_consumers_position():
+    consumer, guard = SeekRecorder(0, {TP: records(3, 4)}, {TP: records(0, 1, 2, 3, 4)}), OffsetGapGuard("test")
+    guard.follow(consumer)
+    assert await guard.getmany(timeout_ms=0) == {} and consumer.seeks == [(TP, 0)]
+    assert offsets(await guard.getmany(timeout_ms=0)) == {TP: [0, 1, 2, 3, 4]}
 
 
 def test_a_new_consumer_starts_wherever_it_begins_reading():
