@@ -11,6 +11,7 @@ PostgreSQL; statistics and scores restart (they describe this activation).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -26,9 +27,13 @@ from actors.vehicle_rules import HARSH_PENALTY, Alert, AlertChange, AlertRules, 
 from db import vehicles as repo
 from db.vehicle_alerts import open_alerts, record_alert_events
 from db.pool import create_pool
+from db.timestamps import instant_problem, text_problem
 from device_bridge.readings import FreezeFrame
 
 MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about the distance between
+# A reading from further ahead than a device clock's plausible drift would anchor the vehicle's
+# windows in the future, and no later reading could move them back.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 Reply = dict[str, Any]
 
@@ -127,7 +132,9 @@ class VehicleEntity(CommandEntity):
         return self.registration is not None and self.registration.tenant_id == tenant_id
 
     async def on_register(self, tenant_id: str, name: str, vin: str | None, adapter: dict[str, Any]) -> Reply:
-        if self.registration is not None:
+        if self.registration is not None:  # another tenant's vehicle is not found, as on every route
+            if not self._visible_to(tenant_id):
+                return error("NOT_FOUND", f"Vehicle {self.vehicle_id} cannot be registered in this tenant")
             return error("CONFLICT", f"Vehicle {self.vehicle_id} is already registered")
         row = await repo.insert_vehicle(self.kind.pool, vehicle_id=self.vehicle_id, tenant_id=tenant_id,
                                         name=name, vin=vin, adapter=adapter)
@@ -144,6 +151,9 @@ class VehicleEntity(CommandEntity):
         telemetry is committed."""
         if not self._visible_to(tenant_id):
             return error("NOT_FOUND", "Vehicle not found")
+        problem = reading_problem(readings, datetime.now(timezone.utc))
+        if problem:  # refused whole, before anything changes: nothing half-applied
+            return error("INVALID_REQUEST", problem)
         if readings:
             self.connection = "connected"  # data is flowing (also restores it after re-activation)
         changes: list[AlertChange] = []
@@ -312,6 +322,26 @@ class VehicleEntity(CommandEntity):
             "driver_score": self.monitor.driver_score,
             "harsh_events": {kind: self.monitor.harsh_events[kind] for kind in HARSH_PENALTY},
         }
+
+
+def reading_problem(readings: Sequence[tuple[str, float, str | None, datetime]], now: datetime) -> str | None:
+    """Why a batch of (pid, value, unit, captured_at) cannot be taken, naming its first bad
+    reading, or None. Checked for every source (HTTP, webhooks, the device bridge), so one bad
+    reading never reaches the shard's shared COPY."""
+    latest = now + MAX_CLOCK_SKEW
+    for i, (pid, value, unit, at) in enumerate(readings):
+        if not isinstance(pid, str) or not pid or text_problem(pid):
+            return f"readings[{i}].pid: must be a PID name"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"readings[{i}].value: must be a finite number"
+        if unit is not None and (not isinstance(unit, str) or text_problem(unit)):
+            return f"readings[{i}].unit: {text_problem(unit) if isinstance(unit, str) else 'must be text'}"
+        if not isinstance(at, datetime) or instant_problem(at):
+            return f"readings[{i}].captured_at: {instant_problem(at) if isinstance(at, datetime) else 'must be a time'}"
+        if at > latest:
+            return (f"readings[{i}].captured_at: more than {MAX_CLOCK_SKEW.total_seconds():.0f} s "
+                    "ahead of the server's clock")
+    return None
 
 
 class VehicleKind:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 
 from serve_apps.auth import principal_of
 from serve_apps.errors import ERROR_RESPONSES
+from serve_apps.input_types import VehicleIdPath
 from serve_apps.maintenance import VehiclePredictor, VehicleRef
 from serve_apps.services import Services, services
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/vehicles", tags=["predictions"], responses=ERROR_
 
 
 @router.get("/{vehicle_id}/predictions")
-async def vehicle_predictions(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+async def vehicle_predictions(vehicle_id: VehicleIdPath, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
     """Another tenant's vehicle is a 404: the entity refuses its window and maintenance asks."""
     target = VehicleRef(vehicle_id, principal_of(request).tenant_id)
     predictor = VehiclePredictor(svc.vehicles, svc.models, svc.trip_summaries)

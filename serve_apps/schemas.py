@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actors.events import CancellationReason
+from serve_apps.input_types import Instant, Text
 
 MAX_NOTES_LENGTH = 1000
 
@@ -16,14 +17,16 @@ MAX_NOTES_LENGTH = 1000
 class CreateBookingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    resource_id: str = Field(min_length=1, max_length=100)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    resource_id: Text = Field(min_length=1, max_length=100)
+    starts_at: Instant
+    ends_at: Instant = Field(description="after starts_at, and in the future")
 
     @model_validator(mode="after")
-    def _period_is_positive(self) -> "CreateBookingRequest":
+    def _period_is_ahead(self) -> "CreateBookingRequest":
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
+        if self.ends_at <= datetime.now(timezone.utc):
+            raise ValueError("ends_at must be in the future: the booking would be over")
         return self
 
 
@@ -31,7 +34,7 @@ class CancelBookingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: CancellationReason
-    notes: str | None = Field(default=None, max_length=MAX_NOTES_LENGTH)
+    notes: Text | None = Field(default=None, max_length=MAX_NOTES_LENGTH)
 
 
 class BookingResponse(BaseModel):

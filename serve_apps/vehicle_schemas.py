@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator
 
-PID_PATTERN = r"^[A-Z0-9_]{1,64}$"  # python-obd command names: RPM, COOLANT_TEMP, ...
-VEHICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+from serve_apps.input_types import PID_PATTERN, VEHICLE_ID_PATTERN, AdapterSettings, Instant, Text
+
 MAX_READINGS_PER_BATCH = 5000
 
 
@@ -17,18 +16,19 @@ class RegisterVehicleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     vehicle_id: str = Field(pattern=VEHICLE_ID_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
-    vin: str | None = Field(default=None, min_length=11, max_length=17)
-    adapter: dict[str, Any] = Field(default_factory=dict, description="e.g. {'port': '/dev/rfcomm0'}")
+    name: Text = Field(min_length=1, max_length=200)
+    vin: Text | None = Field(default=None, min_length=11, max_length=17)
+    adapter: AdapterSettings = Field(default_factory=dict, description="e.g. {'port': '/dev/rfcomm0'}; "
+                                                                       "at most 4 KB of JSON")
 
 
 class ReadingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pid: str = Field(pattern=PID_PATTERN)
-    value: float
-    unit: str | None = Field(default=None, max_length=64)
-    captured_at: AwareDatetime
+    value: StrictFloat  # a number: not a boolean, not a string of digits
+    unit: Text | None = Field(default=None, max_length=64)
+    captured_at: Instant = Field(description="at most 5 minutes ahead of the server's clock")
 
     @field_validator("value")
     @classmethod
@@ -47,7 +47,7 @@ class TelemetryBatch(BaseModel):
 class PadChangeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    changed_at: AwareDatetime | None = Field(default=None, description="when the pads were changed; default now")
+    changed_at: Instant | None = Field(default=None, description="when the pads were changed; default now")
 
     @field_validator("changed_at")
     @classmethod

@@ -12,6 +12,7 @@ from db import vehicles as repo
 from db.tenancy import tenant_scope
 from serve_apps.auth import operator_of, principal_of
 from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
+from serve_apps.input_types import PID_PATTERN, Instant, VehicleIdPath
 from serve_apps.services import Services, services
 from serve_apps.vehicle_schemas import (DtcEntry, PadChangeRequest, RegisterVehicleRequest, TelemetryBatch,
                                         TelemetryPoint)
@@ -38,7 +39,7 @@ async def register_vehicle(body: RegisterVehicleRequest, request: Request,
 
 
 @router.post("/{vehicle_id}/brake-pad-changes", status_code=201)
-async def record_pad_change(vehicle_id: str, body: PadChangeRequest, request: Request,
+async def record_pad_change(vehicle_id: VehicleIdPath, body: PadChangeRequest, request: Request,
                             svc: Services = Depends(services)) -> dict[str, Any]:
     """Operator only: the brake pads were changed (the brakes model needs the distance since)."""
     who = operator_of(request, "record brake pad changes")
@@ -74,21 +75,21 @@ async def list_vehicles(request: Request, svc: Services = Depends(services)) -> 
 
 
 @router.get("/{vehicle_id}")
-async def get_vehicle(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+async def get_vehicle(vehicle_id: VehicleIdPath, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
     return await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
 
 
 @router.post("/{vehicle_id}/telemetry", status_code=202)
-async def ingest_telemetry(vehicle_id: str, body: TelemetryBatch, request: Request,
+async def ingest_telemetry(vehicle_id: VehicleIdPath, body: TelemetryBatch, request: Request,
                            svc: Services = Depends(services)) -> dict[str, Any]:
     """A gateway's batch of readings; 202 once they are in the live state and stored."""
     return await ingest_readings(svc, vehicle_id, principal_of(request).tenant_id, body)
 
 
 @router.get("/{vehicle_id}/telemetry", response_model=list[TelemetryPoint])
-async def telemetry_history(vehicle_id: str, request: Request, pid: str | None = None,
-                            since: datetime | None = Query(None, alias="from"),
-                            until: datetime | None = Query(None, alias="to"),
+async def telemetry_history(vehicle_id: VehicleIdPath, request: Request, pid: str | None = Query(None, pattern=PID_PATTERN),
+                            since: Instant | None = Query(None, alias="from"),
+                            until: Instant | None = Query(None, alias="to"),
                             limit: int = Query(1000, ge=1, le=10_000),
                             svc: Services = Depends(services)) -> list[dict[str, Any]]:
     tenant_id = principal_of(request).tenant_id
@@ -98,7 +99,7 @@ async def telemetry_history(vehicle_id: str, request: Request, pid: str | None =
 
 
 @router.get("/{vehicle_id}/dtcs")
-async def trouble_codes(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+async def trouble_codes(vehicle_id: VehicleIdPath, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
     tenant_id = principal_of(request).tenant_id
     async with tenant_scope(svc.pool, tenant_id) as conn:
         await own_vehicle(conn, vehicle_id, tenant_id)

@@ -16,7 +16,8 @@ from pydantic import Field, ValidationError
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.services import Services, services
 from serve_apps.vehicles import ingest_readings
-from serve_apps.vehicle_schemas import VEHICLE_ID_PATTERN, TelemetryBatch
+from serve_apps.input_types import VEHICLE_ID_PATTERN
+from serve_apps.vehicle_schemas import TelemetryBatch
 
 PATH_PREFIX = "/v1/webhooks/"
 SIGNATURE_HEADER = "X-Fleetray-Signature"
@@ -43,7 +44,10 @@ def verify(secret: str | None, timestamp: str | None, sent: str | None, body: by
     An unknown tenant (no secret) reads as a bad signature, so tenants cannot be probed."""
     if not timestamp or not sent:
         raise ApiError("UNAUTHENTICATED", f"Missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER}")
-    if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
+    # At most 12 digits: a longer number is no time of this era, and one of hundreds of digits
+    # would overflow the float it is compared as.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) \
+            or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
         raise ApiError("UNAUTHENTICATED", f"{TIMESTAMP_HEADER} must be unix seconds within {MAX_SKEW_SECONDS} s of now")
     expected = signature(secret, timestamp, body).encode() if secret else b""
     if not secret or not hmac.compare_digest(expected, sent.encode("latin-1")):

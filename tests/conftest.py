@@ -178,7 +178,7 @@ def unique(prefix: str) -> str:
 async def create_booking(client: httpx.AsyncClient, resource_id: str | None = None) -> dict:
     response = await client.post("/v1/bookings", json={
         "resource_id": resource_id or unique("car"),
-        "starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-03T10:00:00Z"})
+        "starts_at": "2030-12-01T10:00:00Z", "ends_at": "2030-12-03T10:00:00Z"})
     assert response.status_code == 201, response.text
     return response.json()
 

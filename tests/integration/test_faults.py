@@ -173,8 +173,8 @@ async def test_postgres_restart_errors_while_down_then_recovers_without_restarti
     while not restart.done():
         try:
             during.append((await client.post("/v1/bookings", json={
-                "resource_id": "car-pg", "starts_at": "2026-12-01T10:00:00Z",
-                "ends_at": "2026-12-02T10:00:00Z"})).status_code)
+                "resource_id": "car-pg", "starts_at": "2030-12-01T10:00:00Z",
+                "ends_at": "2030-12-02T10:00:00Z"})).status_code)
         except Exception as exc:  # noqa: BLE001 - a refused connection is an acceptable outage symptom
             during.append(type(exc).__name__)
         await asyncio.sleep(0.05)
@@ -183,7 +183,7 @@ async def test_postgres_restart_errors_while_down_then_recovers_without_restarti
 
     async def api_recovered():
         response = await client.post("/v1/bookings", json={
-            "resource_id": "car-pg", "starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-02T10:00:00Z"})
+            "resource_id": "car-pg", "starts_at": "2030-12-01T10:00:00Z", "ends_at": "2030-12-02T10:00:00Z"})
         return response if response.status_code == 201 else None
     after = (await wait_until(api_recovered, timeout=60, interval=0.5)).json()
     response = await client.post(f"/v1/bookings/{after['booking_id']}/cancel", json=CANCEL)

@@ -75,6 +75,6 @@ async def test_bad_input_is_a_400_and_nothing_is_stored(stack, make_client):
 
 async def test_registering_an_existing_id_is_a_conflict(stack, make_client):
     vehicle_id = await register(make_client)
-    operator = make_client("ops", tenant="fleet-b", role="operator")
+    operator = make_client("ops", tenant="fleet-a", role="operator")
     response = await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Mine"})
     assert response.status_code == 409

@@ -43,9 +43,9 @@ def test_cancel_body_rules():
 
 
 def test_create_body_needs_an_aware_positive_period():
-    ok = {"resource_id": "r", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-01-02T00:00:00Z"}
+    ok = {"resource_id": "r", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-02T00:00:00Z"}
     CreateBookingRequest.model_validate(ok)
-    for bad in ({**ok, "ends_at": ok["starts_at"]}, {**ok, "starts_at": "2026-01-01T00:00:00"},
+    for bad in ({**ok, "ends_at": ok["starts_at"]}, {**ok, "starts_at": "2030-01-01T00:00:00"},
                 {**ok, "resource_id": ""}):
         with pytest.raises(ValidationError):
             CreateBookingRequest.model_validate(bad)
