@@ -5,6 +5,7 @@ router, which batches again per shard). A vehicle whose adapter drops shows `dis
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections import defaultdict
@@ -24,6 +25,9 @@ from device_bridge.readings import DtcReport, Reading
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 5.0  # how long disconnect() waits for batches already sent
+RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # back-off for a batch a vehicle could not store; the last repeats
+# The vehicle's own answer about the data (domain errors): sending it again would change nothing.
+FINAL_REFUSALS = ("NOT_FOUND:", "INVALID_REQUEST:")
 
 
 class DeviceBridge:
@@ -36,6 +40,7 @@ class DeviceBridge:
         self.readers = {a.vehicle_id: AdapterReader(a, self.batcher.add_reading, self.batcher.add_report,
                                                     self._on_status) for a in adapters}
         self.delivered = 0
+        self.retried = 0
         self._status_updates: set[asyncio.Task] = set()
         self._in_flight: set[asyncio.Task] = set()
 
@@ -54,10 +59,22 @@ class DeviceBridge:
             by_vehicle[report.vehicle_id]["reports"].append(
                 (dict(report.codes), report.captured_at, report.freeze_frames) if report.freeze_frames
                 else (dict(report.codes), report.captured_at))
-        refused = await self.router.deliver("ingest", {
-            vehicle_id: {"tenant_id": self.tenant_id, **batch} for vehicle_id, batch in by_vehicle.items()})
-        for vehicle_id, problem in refused.items():
-            log.warning("vehicle %s refused a batch: %s", vehicle_id, problem)
+        to_send = {vehicle_id: {"tenant_id": self.tenant_id, **batch} for vehicle_id, batch in by_vehicle.items()}
+        for attempt in itertools.count():
+            refused = await self.router.deliver("ingest", to_send)
+            for vehicle_id, problem in refused.items():
+                if problem.startswith(FINAL_REFUSALS):
+                    log.warning("vehicle %s refused a batch: %s", vehicle_id, problem)
+            to_send = {vehicle_id: to_send[vehicle_id] for vehicle_id, problem in refused.items()
+                       if not problem.startswith(FINAL_REFUSALS)}
+            if not to_send:
+                break
+            # The database or a shard is failing: keep the data and send it again, never drop it.
+            delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+            log.warning("%d vehicles could not store a batch (%s); retrying in %.1f s",
+                        len(to_send), next(iter(refused.values())), delay)
+            self.retried += 1
+            await asyncio.sleep(delay)
         self.delivered += len(readings)
 
     async def disconnect(self) -> None:
@@ -113,6 +130,6 @@ class DeviceBridgeActor(BackgroundLoopActor):
         await self.bridge.disconnect()
 
     async def stats(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "delivered": self.bridge.delivered, "dropped": self.bridge.batcher.dropped,
+        return {"pid": os.getpid(), "delivered": self.bridge.delivered, "retried": self.bridge.retried, "dropped": self.bridge.batcher.dropped,
                 "adapters": {vid: r.state.status for vid, r in self.bridge.readers.items()},
                 "running": self.running}
