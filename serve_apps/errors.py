@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,6 +21,7 @@ STATUS_OF_CODE = {
     "FEATURE_DISABLED": 403,
     "NOT_FOUND": 404,
     "CONFLICT": 409,
+    "PAYLOAD_TOO_LARGE": 413,
     "INTERNAL_ERROR": 500,
     "UNAVAILABLE": 503,
 }
@@ -52,7 +53,10 @@ def error_response(code: str, message: str, headers: dict[str, str] | None = Non
     return JSONResponse({"error": code, "message": message}, STATUS_OF_CODE[code], headers=headers)
 
 
-def validation_error(exc: RequestValidationError) -> ApiError:
+WS_POLICY_VIOLATION = 1008  # the WebSocket close code of a refused stream
+
+
+def validation_error(exc: RequestValidationError | WebSocketRequestValidationError) -> ApiError:
     """Turn pydantic's error list into one 400 body that names the first problem."""
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
@@ -76,11 +80,31 @@ def install_error_handlers(app: FastAPI) -> None:
         err = validation_error(exc)
         return error_response(err.code, err.message)
 
+    @app.exception_handler(WebSocketRequestValidationError)
+    async def _invalid_socket(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
+        # Accepted, then closed: the client sees the documented close code and why.
+        await websocket.accept()
+        await websocket.close(WS_POLICY_VIOLATION, reason=validation_error(exc).message[:120])
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "NOT_FOUND", 405: "INVALID_REQUEST"}.get(exc.status_code, "INVALID_REQUEST")
-        return JSONResponse({"error": code, "message": str(exc.detail)}, exc.status_code)
+        # Starlette's 405 carries the Allow header, which the response must keep.
+        return JSONResponse({"error": code, "message": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         return error_response("INTERNAL_ERROR", "An unexpected error occurred")
+
+
+def declare_400_for_invalid_requests(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as the API answers: FastAPI declares 422 for a request that fails
+    validation on every route, where this API answers 400 with its error body (declared in
+    ERROR_RESPONSES), so the 422s and their schemas go."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    return schema
