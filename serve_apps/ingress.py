@@ -16,7 +16,7 @@ from cluster.logs import configure_serve_replica_logging
 from cluster.settings import StackSettings
 from serve_apps import bookings, fleet, health, models, predictions, streams, vehicles, webhooks
 from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
-from serve_apps.errors import install_error_handlers
+from serve_apps.errors import declare_400_for_invalid_requests, install_error_handlers
 from serve_apps.middleware import RequestContextMiddleware
 from serve_apps.services import Services, open_services
 
@@ -29,6 +29,13 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, verifier=services.verifier if services else None)
     for area in (health, bookings, vehicles, predictions, streams, fleet, webhooks, models):
         app.include_router(area.router)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_400_for_invalid_requests(generate_openapi())
+        return app.openapi_schema
+    app.openapi = openapi
     return app
 
 

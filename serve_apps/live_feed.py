@@ -50,10 +50,14 @@ class FeedEvent:
         return json.dumps(jsonable_encoder({**self.data, "id": self.id} if self.id else self.data))
 
 
+MAX_SEQ_DIGITS = 18  # within a 64-bit counter
+
+
 def parse_event_id(event_id: str) -> tuple[str, int] | None:
-    """(epoch, seq) from an id FeedEvent made, None for anything else."""
+    """(epoch, seq) from an id FeedEvent made, None for anything else (a client's text: a seq of
+    thousands of digits is past what int() converts, and str.isdigit() takes non-ASCII digits)."""
     epoch, _, seq = event_id.rpartition("-")
-    return (epoch, int(seq)) if epoch and seq.isdigit() else None
+    return (epoch, int(seq)) if epoch and seq.isascii() and seq.isdigit() and len(seq) <= MAX_SEQ_DIGITS else None
 
 
 def gap(missed: int) -> FeedEvent:

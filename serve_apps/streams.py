@@ -20,20 +20,20 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from serve_apps.auth import InvalidToken, Principal, principal_of
-from serve_apps.errors import ERROR_RESPONSES, ApiError
+from serve_apps.errors import ERROR_RESPONSES, WS_POLICY_VIOLATION, ApiError
+from serve_apps.input_types import VehicleIdPath
 from serve_apps.services import Services, services
 from serve_apps.vehicles import live_vehicle
 
 router = APIRouter(tags=["streams"], responses=ERROR_RESPONSES)
 
-WS_POLICY_VIOLATION = 1008
 RESUME_HELP = ("the id of the last event received: resume after it (the vehicle's ring holds its last 256 "
                "events, the fleet's 1,000, until a minute after its last reader left); otherwise the stream "
                "starts afresh")
 LastEventId = Annotated[str | None, Header(description=RESUME_HELP)]
 
 
-async def visible_vehicle(vehicle_id: str, request: Request, svc: Services = Depends(services)) -> str:
+async def visible_vehicle(vehicle_id: VehicleIdPath, request: Request, svc: Services = Depends(services)) -> str:
     """NOT_FOUND for another tenant's vehicle, checked before the response starts streaming."""
     await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
     return vehicle_id
@@ -72,7 +72,7 @@ def websocket_principal(websocket: WebSocket, svc: Services) -> Principal:
 
 
 @router.websocket("/v1/vehicles/{vehicle_id}/ws")
-async def vehicle_socket(websocket: WebSocket, vehicle_id: str, svc: Services = Depends(services),
+async def vehicle_socket(websocket: WebSocket, vehicle_id: VehicleIdPath, svc: Services = Depends(services),
                          last_event_id: Annotated[str | None, Query(description=RESUME_HELP)] = None) -> None:
     """The same events as the SSE stream, one JSON message each, with the SSE id as `id`. An
     invalid token or another tenant's vehicle closes the handshake with 1008 and a reason."""
@@ -80,7 +80,10 @@ async def vehicle_socket(websocket: WebSocket, vehicle_id: str, svc: Services = 
         who = websocket_principal(websocket, svc)
         await live_vehicle(svc, vehicle_id, who.tenant_id)
     except (InvalidToken, ApiError) as exc:  # a bad token, or NOT_FOUND for another tenant's vehicle
-        await websocket.close(WS_POLICY_VIOLATION, reason=str(exc))
+        # Accepted first: a handshake closed before it is answered with HTTP 403 instead of the
+        # close frame whose code and reason say why.
+        await websocket.accept()
+        await websocket.close(WS_POLICY_VIOLATION, reason=str(exc)[:120])
         return
     await websocket.accept()
     async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
