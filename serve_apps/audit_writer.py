@@ -11,16 +11,23 @@ from db.audit import AuditRecord, insert_audit_records
 
 log = logging.getLogger(__name__)
 
+# The database could not be reached or is restarting: the same write will go through later.
+UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+               asyncpg.OperatorInterventionError)
+
 
 class AuditWriter:
-    """Queue records; one task flushes them in batches. On a database error the batch is
-    kept and retried, so a short outage delays audit rows but does not drop them."""
+    """Queue records; one task flushes them in batches. While the database is unavailable the
+    batch is kept and retried, so an outage delays audit rows but does not drop them. A batch
+    the database refuses for its content is written again record by record: the one record it
+    refuses is logged and dropped, and no later record waits behind it."""
 
     def __init__(self, pool: asyncpg.Pool, max_batch: int = 500, max_queue: int = 100_000):
         self.pool = pool
         self.max_batch = max_batch
         self.queue: asyncio.Queue[AuditRecord] = asyncio.Queue(max_queue)
         self.dropped = 0
+        self.refused = 0
         self._task: asyncio.Task | None = None
 
     def record(self, record: AuditRecord) -> None:
@@ -37,13 +44,25 @@ class AuditWriter:
             batch = [await self.queue.get()]
             while len(batch) < self.max_batch and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            while True:
-                try:
-                    await insert_audit_records(self.pool, batch)
-                    break
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("audit write failed, retrying: %r", exc)
-                    await asyncio.sleep(1)
+            try:
+                await self._write(batch)
+            except Exception:
+                for record in batch:
+                    try:
+                        await self._write([record])
+                    except Exception as exc:
+                        self.refused += 1
+                        log.error("audit record refused by the database, dropped: %s (%r)", record, exc)
+
+    async def _write(self, records: list[AuditRecord]) -> None:
+        """Insert `records`, waiting out database outages; raises what the database refuses."""
+        while True:
+            try:
+                await insert_audit_records(self.pool, records)
+                return
+            except UNAVAILABLE as exc:
+                log.warning("audit write failed, retrying: %r", exc)
+                await asyncio.sleep(1)
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until queued records are written (used at shutdown and by tests)."""
