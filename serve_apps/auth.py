@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
 
@@ -14,6 +15,20 @@ from serve_apps.errors import ApiError
 Role = Literal["user", "operator"]
 ROLES: tuple[str, ...] = ("user", "operator")
 DEFAULT_TENANT = "default"
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+MAX_SUBJECT_LENGTH = 256
+# What a client is told of a refused token: PyJWT's own texts name its internals.
+REFUSAL_OF_ERROR: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not valid yet"),
+    (jwt.InvalidAudienceError, "token meant for another audience"),
+    (jwt.InvalidIssuerError, "token from another issuer"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.MissingRequiredClaimError, "token lacks a required claim (exp, sub, aud)"),
+    (jwt.InvalidAlgorithmError, "token signed with an algorithm not accepted here"),
+    (jwt.PyJWKClientError, "no key found for the token"),
+    (jwt.DecodeError, "malformed token"),
+)
 
 
 @dataclass(frozen=True)
@@ -77,12 +92,31 @@ class TokenVerifier:
                 token, key, algorithms=[self.auth.algorithm], audience=self.auth.audience,
                 issuer=self.auth.issuer, options={"require": ["exp", "sub", "aud"]})
         except jwt.PyJWTError as exc:
-            raise InvalidToken(str(exc)) from exc
-        role = claims.get("role", "user")
-        if role not in ROLES:
-            raise InvalidToken(f"unknown role {role!r}")
-        principal = Principal(str(claims["sub"]), str(claims.get("tenant", DEFAULT_TENANT)), role)
+            refusal = next((text for kind, text in REFUSAL_OF_ERROR if isinstance(exc, kind)), "invalid token")
+            raise InvalidToken(refusal) from exc
+        principal = Principal(_subject(claims.get("sub")), _tenant(claims.get("tenant")),
+                              _role(claims.get("role", "user")))
         return principal, float(claims["exp"])
+
+
+def _subject(sub: Any) -> str:
+    """The user id: a non-empty string of printable characters (it is stored in the audit log)."""
+    if not isinstance(sub, str) or not sub or len(sub) > MAX_SUBJECT_LENGTH or not sub.isprintable():
+        raise InvalidToken(f"sub must be a non-empty printable string of at most {MAX_SUBJECT_LENGTH} characters")
+    return sub
+
+
+def _tenant(tenant: Any) -> str:
+    """The tenant, which every token must name: a missing one never falls back to another's."""
+    if not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant):
+        raise InvalidToken("tenant must be a tenant id (letters, digits and _.:-, at most 64)")
+    return tenant
+
+
+def _role(role: Any) -> str:
+    if role not in ROLES:
+        raise InvalidToken(f"role must be one of {', '.join(ROLES)}")
+    return role
 
 
 def issue_token(auth: AuthSettings, user_id: str, tenant_id: str = DEFAULT_TENANT,
