@@ -73,6 +73,10 @@ class StackSettings(BaseModel):
         if unknown:
             raise ValueError(f"unknown alert rule(s) {sorted(unknown)}")
         return rules
+    # Addresses (comma-separated IPs or CIDR networks) of the proxies whose X-Forwarded-For the
+    # API believes, for the client address it audits; "" (the default) believes nobody's, so a
+    # client cannot choose the address recorded for it.
+    trusted_proxies: str = ""
     # Shared secret per tenant for signed telematics webhooks (serve_apps/webhooks.py).
     webhook_secrets: dict[str, str] = Field(default_factory=dict)
 
@@ -104,6 +108,7 @@ class StackSettings(BaseModel):
             train_missing_models=env.get("FLEETRAY_TRAIN_MISSING_MODELS", "1") != "0",
             outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
             maintenance_sweep_seconds=float(env.get("FLEETRAY_MAINTENANCE_SWEEP_SECONDS", "60")),
+            trusted_proxies=env.get("FLEETRAY_TRUSTED_PROXIES", ""),
             auth=auth,
             alert_rules=json.loads(env.get("FLEETRAY_ALERT_RULES") or "{}"),
             webhook_secrets=parse_webhook_secrets(env["FLEETRAY_WEBHOOK_SECRETS"])

@@ -20,6 +20,7 @@ import ray
 from ray import serve
 
 from cluster.broker import EmbeddedBroker, ensure_topics, free_port
+from cluster.processes import StartedProcesses
 from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE, VEHICLE_ALERTS_TOPIC, StackSettings
 from actors.booking import BOOKING_KIND
 from actors.vehicle import VEHICLE_KIND
@@ -70,6 +71,7 @@ class LocalStack:
         self._started_ray_apps = False
         self.emulators: list = []
         self.trip_replay = None
+        self.processes = StartedProcesses()
 
     @property
     def api_url(self) -> str:
@@ -96,15 +98,17 @@ class LocalStack:
         multiproc = s.state_dir / "prometheus"
         shutil.rmtree(multiproc, ignore_errors=True)
         multiproc.mkdir(parents=True)
-        # Set before Ray starts so every worker process (actors, Serve replicas) inherits it.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
+        # Set before Ray starts so every worker process (actors, Serve replicas) inherits them.
+        # FORWARDED_ALLOW_IPS is read by the uvicorn server of each HTTP replica or proxy.
+        worker_env = {"PROMETHEUS_MULTIPROC_DIR": str(multiproc), "FORWARDED_ALLOW_IPS": s.trusted_proxies}
+        os.environ.update(worker_env)
         if s.serve_ingress == "direct":
             os.environ.update(SERVE_FAST_PATH_ENV)
             os.environ.update({variable: str(free_port()) for variable in HAPROXY_PORT_VARIABLES})
         if not ray.is_initialized():
             ray.init(address=s.ray_address, namespace=RAY_NAMESPACE,
                      include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=s.dashboard_port,
-                     runtime_env={"env_vars": {"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}},
+                     runtime_env={"env_vars": worker_env},
                      log_to_driver=False)
             self._ray_started_here = True
 
@@ -240,6 +244,13 @@ class LocalStack:
                 pass
 
     async def stop(self) -> None:
+        try:
+            await self._stop_services()
+        finally:
+            for process in self.processes.end_all():  # what outlived the stops (see processes.py)
+                log.warning("ended leftover process %s", process)
+
+    async def _stop_services(self) -> None:
         if self._supervisor is not None:
             self._supervisor.cancel()
         if self._started_ray_apps and ray.is_initialized():
@@ -257,3 +268,4 @@ class LocalStack:
             self.broker.stop()
         if self.postgres is not None:
             stop_embedded_postgres(self.postgres)
+
