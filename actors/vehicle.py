@@ -27,7 +27,7 @@ from actors.vehicle_rules import HARSH_PENALTY, Alert, AlertChange, AlertRules, 
 from db import vehicles as repo
 from db.vehicle_alerts import open_alerts, record_alert_events
 from db.pool import create_pool
-from db.timestamps import instant_problem, text_problem
+from db.timestamps import EARLIEST, instant_problem, text_problem
 from device_bridge.readings import FreezeFrame
 
 MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about the distance between
@@ -324,23 +324,36 @@ class VehicleEntity(CommandEntity):
         }
 
 
+@lru_cache(maxsize=4096)
+def _storable_name(name: object) -> bool:
+    """A PID or unit name PostgreSQL stores (cached: a fleet uses few names, and this runs per reading)."""
+    return isinstance(name, str) and bool(name) and text_problem(name) is None
+
+
+def _is_number(value: object) -> bool:
+    """int or float (numpy's too), and not a bool, which Python counts as an int."""
+    return isinstance(value, (float, int)) and value is not True and value is not False
+
+
 def reading_problem(readings: Sequence[tuple[str, float, str | None, datetime]], now: datetime) -> str | None:
     """Why a batch of (pid, value, unit, captured_at) cannot be taken, naming its first bad
     reading, or None. Checked for every source (HTTP, webhooks, the device bridge), so one bad
     reading never reaches the shard's shared COPY."""
     latest = now + MAX_CLOCK_SKEW
     for i, (pid, value, unit, at) in enumerate(readings):
-        if not isinstance(pid, str) or not pid or text_problem(pid):
+        if (_storable_name(pid) and (unit is None or _storable_name(unit))
+                and _is_number(value) and math.isfinite(value)
+                and isinstance(at, datetime) and at.tzinfo is not None and EARLIEST <= at <= latest):
+            continue
+        if not _storable_name(pid):
             return f"readings[{i}].pid: must be a PID name"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if unit is not None and not _storable_name(unit):
+            return f"readings[{i}].unit: must be text without NUL characters"
+        if not _is_number(value) or not math.isfinite(value):
             return f"readings[{i}].value: must be a finite number"
-        if unit is not None and (not isinstance(unit, str) or text_problem(unit)):
-            return f"readings[{i}].unit: {text_problem(unit) if isinstance(unit, str) else 'must be text'}"
         if not isinstance(at, datetime) or instant_problem(at):
             return f"readings[{i}].captured_at: {instant_problem(at) if isinstance(at, datetime) else 'must be a time'}"
-        if at > latest:
-            return (f"readings[{i}].captured_at: more than {MAX_CLOCK_SKEW.total_seconds():.0f} s "
-                    "ahead of the server's clock")
+        return f"readings[{i}].captured_at: more than {MAX_CLOCK_SKEW.total_seconds():.0f} s ahead of the server's clock"
     return None
 
 
