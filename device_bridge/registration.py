@@ -20,8 +20,8 @@ async def ensure_vehicle(router: ShardRouter, vehicle_id: str, tenant_id: str, n
         "tenant_id": tenant_id, "name": name, "vin": None, "adapter": adapter})
     if "error" not in reply:
         return True
-    if reply["error"] != "CONFLICT":
-        raise RuntimeError(f"registering vehicle {vehicle_id} failed: {reply}")
-    if "error" in await router.ask(vehicle_id, "get", {"tenant_id": tenant_id}):
+    if reply["error"] == "CONFLICT":  # this tenant's already
+        return False
+    if reply["error"] == "NOT_FOUND":  # what another tenant's vehicle looks like from here
         raise VehicleOfAnotherTenant(f"vehicle {vehicle_id} is registered to another tenant than {tenant_id!r}")
-    return False
+    raise RuntimeError(f"registering vehicle {vehicle_id} failed: {reply}")

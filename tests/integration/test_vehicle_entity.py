@@ -73,9 +73,16 @@ async def test_trouble_codes_raise_alerts_keep_history_and_survive_reactivation(
 
 async def test_registering_twice_is_a_conflict(vehicle_kind):
     entity = await registered(vehicle_kind)
+    again = await vehicle_kind.activate(entity.vehicle_id)
+    reply = await again.handle("register", {"tenant_id": "fleet-a", "name": "x", "vin": None, "adapter": {}})
+    assert reply["error"] == "CONFLICT"
+
+
+async def test_another_tenant_registering_the_id_finds_nothing(vehicle_kind):
+    entity = await registered(vehicle_kind)
     other = await vehicle_kind.activate(entity.vehicle_id)
     reply = await other.handle("register", {"tenant_id": "fleet-b", "name": "x", "vin": None, "adapter": {}})
-    assert reply["error"] == "CONFLICT"
+    assert reply["error"] == "NOT_FOUND"
 
 
 async def test_alert_rules_are_configurable(database_url):
@@ -106,6 +113,6 @@ async def test_deliver_reaches_many_vehicles_through_the_shards_and_reports_only
     batches[malformed] = {"tenant_id": "fleet-d", "readings": [("RPM",)]}
     failed = await router.deliver("ingest", batches)
     assert set(failed) == {unknown, malformed}
-    assert failed[unknown].startswith("NOT_FOUND") and failed[malformed].startswith("IndexError"), failed
+    assert failed[unknown].startswith("NOT_FOUND") and failed[malformed].startswith("ValueError"), failed
     stored = await pool.fetch("SELECT vehicle_id FROM telemetry WHERE vehicle_id = ANY($1)", vehicles)
     assert sorted(r["vehicle_id"] for r in stored) == sorted(vehicles[1:])
