@@ -51,8 +51,12 @@ OUTBOX_RETENTION_DAYS = 30
 # and raised its throughput about 1.3-1.8x here (`make bench-predict`). That mode also holds
 # replica log records back until 1,000 have gathered; writing each at once costs a file write
 # (microseconds) and lets an operator see a request's log line while it matters.
+# HAProxy's `timeout client` (an hour by default) is how long a client may stall, sending
+# nothing and taking nothing, before its connection is closed; streams stay busier than 60 s,
+# as SSE sends a ping every 15 s and uvicorn's WebSockets every 20 s.
 SERVE_FAST_PATH_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1",
-                       "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1"}
+                       "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1",
+                       "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60"}
 # HAProxy's own metrics and stats listeners default to the fixed ports 9101 and 8404, so a
 # second stack on the machine (a benchmark beside `make run`) could not start its HAProxy: each
 # stack that starts Ray picks free ones (nothing outside the stack talks to them).
