@@ -79,12 +79,12 @@ def test_ctrl_c_leaves_no_process_and_frees_the_ports(tmp_path):
 
         os.killpg(launcher.pid, signal.SIGINT)
         assert launcher.wait(timeout=180) == 0, (tmp_path / "run.log").read_text()[-3000:]
+        time.sleep(1)  # a process ended at the very end may still be exiting
+        survivors = [f"{p.pid} {' '.join(p.cmdline())[:150]}" for p in started.alive() if p.status() != "zombie"]
     finally:
         if launcher.poll() is None:
             launcher.kill()
-    time.sleep(1)  # a process ended at the very end may still be exiting
-    survivors = [f"{p.pid} {' '.join(p.cmdline())[:150]}" for p in started.alive() if p.status() != "zombie"]
-    started.end_all()
+        started.end_all()  # whatever a failed or killed launcher left: orphans come to this test
     assert survivors == [], survivors
     broker_port = int(stack["kafka_bootstrap_servers"].rsplit(":", 1)[1])
     for port in (http_port, metrics_port, broker_port):
