@@ -56,10 +56,11 @@ class StartedProcesses:
                 found.append(process)
         return found
 
-    def end_all(self, timeout: float = 5.0) -> list[str]:
-        """SIGTERM every started process still alive, SIGKILL those left after `timeout`; reaps
-        them. Returns "pid command line" of each that had to be ended."""
-        survivors = self.alive()
+    def end_all(self, timeout: float = 5.0, grace: float = 3.0) -> list[str]:
+        """Give started processes still alive `grace` seconds to exit on their own (Ray's
+        dashboard workers do, a little after ray.shutdown()), then SIGTERM the rest and SIGKILL
+        those left after `timeout`; reaps them. Returns "pid command line" of each it ended."""
+        _, survivors = psutil.wait_procs(self.alive(), timeout=grace)
         ended = []
         for process in survivors:
             try:

@@ -24,7 +24,7 @@ def test_an_orphan_is_found_and_ended():
     started = StartedProcesses()
     pid = orphan_pid()
     assert pid in [p.pid for p in started.alive()]
-    ended = started.end_all(timeout=5)
+    ended = started.end_all(timeout=5, grace=0.1)
     assert any(line.startswith(f"{pid} sleep") for line in ended), ended
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
@@ -34,7 +34,7 @@ def test_processes_started_before_are_left_alone():
     try:
         started = StartedProcesses()
         assert earlier.pid not in [p.pid for p in started.alive()]
-        started.end_all(timeout=5)
+        started.end_all(timeout=5, grace=0.1)
         time.sleep(0.1)
         assert earlier.poll() is None
     finally:
