@@ -348,7 +348,7 @@ def reading_problem(readings: Sequence[tuple[str, float, str | None, datetime]],
         if not _storable_name(pid):
             return f"readings[{i}].pid: must be a PID name"
         if unit is not None and not _storable_name(unit):
-            return f"readings[{i}].unit: must be text without NUL characters"
+            return f"readings[{i}].unit: {text_problem(unit) if isinstance(unit, str) else 'must be text'}"
         if not _is_number(value) or not math.isfinite(value):
             return f"readings[{i}].value: must be a finite number"
         if not isinstance(at, datetime) or instant_problem(at):

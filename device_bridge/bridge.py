@@ -130,6 +130,7 @@ class DeviceBridgeActor(BackgroundLoopActor):
         await self.bridge.disconnect()
 
     async def stats(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "delivered": self.bridge.delivered, "retried": self.bridge.retried, "dropped": self.bridge.batcher.dropped,
+        return {"pid": os.getpid(), "delivered": self.bridge.delivered, "retried": self.bridge.retried,
+                "dropped": self.bridge.batcher.dropped,
                 "adapters": {vid: r.state.status for vid, r in self.bridge.readers.items()},
                 "running": self.running}

@@ -54,6 +54,14 @@ def error_response(code: str, message: str, headers: dict[str, str] | None = Non
 
 
 WS_POLICY_VIOLATION = 1008  # the WebSocket close code of a refused stream
+MAX_CLOSE_REASON = 120  # a close frame's reason holds 123 bytes
+
+
+async def refuse_socket(websocket: WebSocket, reason: str) -> None:
+    """Accept, then close with 1008 and `reason`: a handshake closed before it is accepted is
+    answered with HTTP 403 instead of the close frame whose code and reason say why."""
+    await websocket.accept()
+    await websocket.close(WS_POLICY_VIOLATION, reason=reason[:MAX_CLOSE_REASON])
 
 
 def validation_error(exc: RequestValidationError | WebSocketRequestValidationError) -> ApiError:
@@ -82,9 +90,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(WebSocketRequestValidationError)
     async def _invalid_socket(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
-        # Accepted, then closed: the client sees the documented close code and why.
-        await websocket.accept()
-        await websocket.close(WS_POLICY_VIOLATION, reason=validation_error(exc).message[:120])
+        await refuse_socket(websocket, validation_error(exc).message)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
@@ -17,6 +17,7 @@ VEHICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 PID_PATTERN = r"^[A-Z0-9_]{1,64}$"  # python-obd command names: RPM, COOLANT_TEMP, ...
 MAX_ADAPTER_JSON_BYTES = 4096
 # A date, then a time: pydantic would also take a number as unix seconds ("0.5", 0, true).
+T = TypeVar("T")
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
@@ -26,18 +27,18 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-def _storable_instant(at: datetime) -> datetime:
-    problem = instant_problem(at)
-    if problem:
-        raise ValueError(problem)
-    return at
+def _refusing(problem_of: Callable[[T], str | None]) -> Callable[[T], T]:
+    """A pydantic validator raising the problem `problem_of` finds in a value, if any."""
+    def check(value: T) -> T:
+        problem = problem_of(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+    return check
 
 
-def _storable_text(text: str) -> str:
-    problem = text_problem(text)
-    if problem:
-        raise ValueError(problem)
-    return text
+_storable_instant = _refusing(instant_problem)
+_storable_text = _refusing(text_problem)
 
 
 def _storable_json(value: dict[str, Any]) -> dict[str, Any]:

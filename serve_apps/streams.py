@@ -20,7 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from serve_apps.auth import InvalidToken, Principal, principal_of
-from serve_apps.errors import ERROR_RESPONSES, WS_POLICY_VIOLATION, ApiError
+from serve_apps.errors import ERROR_RESPONSES, ApiError, refuse_socket
 from serve_apps.input_types import VehicleIdPath
 from serve_apps.services import Services, services
 from serve_apps.vehicles import live_vehicle
@@ -80,10 +80,7 @@ async def vehicle_socket(websocket: WebSocket, vehicle_id: VehicleIdPath, svc: S
         who = websocket_principal(websocket, svc)
         await live_vehicle(svc, vehicle_id, who.tenant_id)
     except (InvalidToken, ApiError) as exc:  # a bad token, or NOT_FOUND for another tenant's vehicle
-        # Accepted first: a handshake closed before it is answered with HTTP 403 instead of the
-        # close frame whose code and reason say why.
-        await websocket.accept()
-        await websocket.close(WS_POLICY_VIOLATION, reason=str(exc)[:120])
+        await refuse_socket(websocket, str(exc))
         return
     await websocket.accept()
     async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
