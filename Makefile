@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/fleetray run
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 
 bench-cancel: $(STAMP)

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from actors.entity_runtime import CommandEntity, error
-from actors.events import BookingCancelled
+from db.events import BookingCancelled
 from db import bookings as repo
 from db.pool import create_pool
 

@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
 from actors.background import BackgroundLoopActor
-from actors.events import BookingCancelled
+from db.events import BookingCancelled
 from actors.offset_gaps import OffsetGapGuard
-from cluster.settings import BOOKING_EVENTS_TOPIC
+from db.outbox import BOOKING_EVENTS_TOPIC
 from db.pool import create_pool
 
 log = logging.getLogger(__name__)

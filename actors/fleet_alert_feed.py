@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from actors.background import BackgroundLoopActor
 from actors.event_ring import RingRead, RingRegistry
 from actors.offset_gaps import OffsetGapGuard
-from cluster.settings import VEHICLE_ALERTS_TOPIC
+from db.outbox import VEHICLE_ALERTS_TOPIC
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ maintenance alert is raised when a vehicle's data crosses a model's threshold, n
 someone asks for that vehicle's predictions.
 
 Each round it reads the active vehicles from the shards (without keeping them activated), takes
-those with readings since they were last swept, and runs serve_apps/maintenance.py for them in
+those with readings since they were last swept, and runs actors/predictions.py for them in
 chunks: one model request per family per chunk. Alerts go through the vehicles' entities and
 the alert outbox like every other alert.
 """
@@ -21,16 +21,15 @@ import ray
 
 from actors.background import BackgroundLoopActor
 from actors.entity_runtime import ShardRouter
-from cluster.logs import configure_json_logging
-from cluster import metrics
-from cluster.settings import StackSettings
+from actors import metrics
+from actors.logs import configure_json_logging
+from actors.predictions import VehiclePredictor, VehicleRef
 from db.pool import create_pool
 from ml import live
 from ml.registry import ModelRegistry
-from serve_apps.deployment_defaults import model_server_handle
-from serve_apps.maintenance import VehiclePredictor, VehicleRef
-from serve_apps.model_client import ModelCatalog, ModelClient
-from serve_apps.trip_summaries import TripSummaryCache
+from ml.deployments import model_server_handle
+from ml.model_client import ModelCatalog, ModelClient
+from ml.trip_summaries import TripSummaryCache
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +49,19 @@ class SweepReport:
 
 @ray.remote(max_restarts=-1)
 class MaintenanceSweepActor(BackgroundLoopActor):
-    def __init__(self, settings: dict[str, Any], vehicle_shards: list[ray.actor.ActorHandle]):
+    def __init__(self, database_url: str, registry_uri: str, interval_seconds: float,
+                 vehicle_shards: list[ray.actor.ActorHandle]):
         configure_json_logging()
-        self.settings = StackSettings.model_validate(settings)
+        self.database_url = database_url
+        self.registry_uri = registry_uri
+        self.interval_seconds = interval_seconds
         self.vehicles = ShardRouter(vehicle_shards)
         self._predictor: VehiclePredictor | None = None
         self._swept: dict[str, datetime] = {}  # vehicle id -> its last_seen when it was last swept
 
     async def loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.maintenance_sweep_seconds)
+            await asyncio.sleep(self.interval_seconds)
             try:
                 await self.sweep()
             except Exception:  # the database, a shard or Serve mid-restart: the next round retries
@@ -67,8 +69,8 @@ class MaintenanceSweepActor(BackgroundLoopActor):
 
     async def predictor(self) -> VehiclePredictor:
         if self._predictor is None:
-            pool = await create_pool(self.settings.database_url, min_size=1, max_size=2)
-            catalog = ModelCatalog(ModelRegistry(pool, self.settings.model_registry_uri))
+            pool = await create_pool(self.database_url, min_size=1, max_size=2)
+            catalog = ModelCatalog(ModelRegistry(pool, self.registry_uri))
             handles = {family: model_server_handle(family) for family in live.LIVE_WINDOWS}
             self._predictor = VehiclePredictor(self.vehicles, ModelClient(catalog, handles), TripSummaryCache())
         return self._predictor

@@ -23,8 +23,8 @@ import ray
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from actors import metrics
 from actors.background import BackgroundLoopActor
-from cluster import metrics
 from db import outbox
 from db.pool import connect, create_pool
 

@@ -16,10 +16,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from actors.entity_runtime import ShardRouter
+from db.errors import DomainError, unwrap
 from ml import live
-from serve_apps.errors import ApiError, unwrap
-from serve_apps.model_client import ModelClient
-from serve_apps.trip_summaries import TripSummaryCache
+from ml.model_client import ModelClient
+from ml.trip_summaries import TripSummaryCache
 
 Result = dict[str, Any]  # {"version", "role", "outputs", "thresholds", "window", ...} or {"unavailable": reason}
 
@@ -44,7 +44,7 @@ class VehiclePredictor:
 
     async def predict(self, targets: Sequence[VehicleRef], families: Sequence[str]) -> list[VehiclePrediction]:
         """Every family's result for every target, and the alerts each vehicle then raised or
-        cleared. An entity's domain error (another tenant's vehicle) raises as an ApiError."""
+        cleared. An entity's domain error (another tenant's vehicle) raises as a DomainError."""
         columns = await asyncio.gather(*(self.predict_family(family, targets) for family in families))
         results = [{family: column[i] for family, column in zip(families, columns)} for i in range(len(targets))]
         replies = await asyncio.gather(*(
@@ -77,7 +77,7 @@ class VehiclePredictor:
             return results
         try:
             answer = await self.models.predict(family, instances)
-        except ApiError as exc:
+        except DomainError as exc:
             if exc.code != "UNAVAILABLE":
                 raise
             for i in owners:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from actors.events import VehicleAlertEvent
+from db.events import VehicleAlertEvent
 from db.vehicle_alerts import record_alert_events
 from db.vehicles import copy_telemetry
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from cluster.processes import terminate
+from device_bridge.child_process import terminate
 
 
 def free_port(host: str = "127.0.0.1") -> int:

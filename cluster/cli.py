@@ -31,7 +31,7 @@ def _database_url(settings: StackSettings) -> str:
 
 
 async def _run(settings: StackSettings) -> None:
-    from cluster.logs import configure_json_logging
+    from actors.logs import configure_json_logging
     from cluster.stack import LocalStack
 
     configure_json_logging()
@@ -94,7 +94,7 @@ async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remo
     status every few seconds (and resume a bridge Ray restarted) until Ctrl-C removes them."""
     import ray
 
-    from cluster.settings import RAY_NAMESPACE
+    from actors.topology import RAY_NAMESPACE
     from device_bridge.attach import attach, bridge_stats, detach as detach_bridges, resume
     from device_bridge.config import ConfigError, load_config
 
@@ -103,14 +103,13 @@ async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remo
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         sys.exit(2)
-    settings.database_url = _database_url(settings)
     # RAY_ADDRESS, else the local cluster `fleetray run` started (stack.json does not name it).
     ray.init(address=settings.ray_address or "auto", namespace=RAY_NAMESPACE, log_to_driver=False)
     stem = config_path.stem
     if remove:
         print(f"removed {len(await detach_bridges(stem))} bridge actor(s) of {config_path}")
         return
-    bridges, registered = await attach(settings, config, stem)
+    bridges, registered = await attach(settings.vehicle_shards, config, stem)
     print(f"attached {len(config.adapters)} adapter(s) of {config_path}:")
     for b in bridges:
         print(f"  {b.name}  tenant {b.tenant_id}: {', '.join(b.vehicle_ids)}")
@@ -243,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    settings = StackSettings.from_env()
+    settings = StackSettings()
     if args.command == "run":
         asyncio.run(_run(settings))
     elif args.command == "token":

@@ -10,8 +10,15 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from cluster.metrics import OUTBOX_GAUGES
 from db.outbox import OUTBOXES, outbox_stats
+
+# One set per outbox table, computed from the database at scrape time, so they are right
+# whichever relay is running: <table>_size, <table>_processing_lag_seconds, <table>_dlq_size.
+OUTBOX_GAUGES = {
+    "size": "Unprocessed outbox events",
+    "processing_lag_seconds": "Age of the oldest unprocessed outbox event",
+    "dlq_size": "Events in the dead-letter table",
+}
 
 
 class OutboxGaugeCollector:

@@ -9,24 +9,11 @@ and its stop can still find and end them."""
 from __future__ import annotations
 
 import ctypes
-import subprocess
 import sys
 
 import psutil
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
-
-
-def terminate(process: subprocess.Popen | None, timeout: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL if the process has not exited within `timeout` seconds."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def become_subreaper() -> bool:

@@ -1,70 +1,82 @@
-"""Stack settings: read once from the environment at the edge, then passed down explicitly."""
+"""Stack settings: read once from the environment by the launcher and the CLI, then handed down
+as the few values each piece needs (docs/configuration.md has one entry per variable)."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from actors.vehicle_rules import AlertRules
+from serve_apps.auth import AuthConfig
 
-RAY_NAMESPACE = "fleetray"
-BOOKING_EVENTS_TOPIC = "booking-events"
 LOCAL_WEBHOOK_TENANT = "demo"  # the demo fleet's tenant (cluster/stack.py DEMO_TENANT)
-VEHICLE_ALERTS_TOPIC = "vehicle-alerts"
 
 
-class AuthSettings(BaseModel):
-    """How bearer tokens are checked: HS256 with a shared secret, or RS256 against a JWKS URL."""
-
-    algorithm: str = "HS256"
-    secret: str | None = None
-    jwks_url: str | None = None
-    audience: str = "fleetray"
-    issuer: str = "fleetray-local"
+def _unprefixed(name: str) -> Any:
+    """A variable other programs share, such as DATABASE_URL, read without the FLEETRAY_ prefix."""
+    return Field(default=None, validation_alias=AliasChoices(name, name.lower()))
 
 
-class StackSettings(BaseModel):
-    """Everything the launcher, the Serve apps and the actors need to know about their world."""
+class StackSettings(BaseSettings):
+    """Everything the launcher and the CLI need to know about their world. Every field is read
+    from FLEETRAY_<FIELD NAME> unless it says otherwise; defaults are written once, here."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEETRAY_", frozen=True, extra="ignore",
+                                      populate_by_name=True)
 
     state_dir: Path = Path(".fleetray")
     # Where ml/registry.py stores model versions: a directory or any fsspec URI (s3://...).
     model_registry_uri: str = Field(default_factory=lambda data: str(Path(data["state_dir"]) / "registry"))
-    # Train, register and promote a default model (ml/defaults.py, size DEFAULT_SIZE) of each
-    # family that has no promoted version when the stack starts; FLEETRAY_TRAIN_MISSING_MODELS=0
-    # skips it.
+    # Train, register and promote a default model of each family that has no promoted version
+    # when the stack starts (ml/defaults.py); 0 skips it.
     train_missing_models: bool = True
-    database_url: str | None = None
-    kafka_bootstrap_servers: str | None = None
-    ray_address: str | None = None
+    database_url: str | None = _unprefixed("DATABASE_URL")
+    kafka_bootstrap_servers: str | None = _unprefixed("KAFKA_BOOTSTRAP_SERVERS")
+    ray_address: str | None = _unprefixed("RAY_ADDRESS")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     metrics_port: int = 9464
     dashboard_port: int = 8265
-    # "direct": Serve's direct ingress behind HAProxy (RAY_SERVE_ENABLE_DIRECT_INGRESS,
-    # RAY_SERVE_ENABLE_HA_PROXY), about 2.5x the cancel throughput of "proxy", Serve's default
-    # HTTP proxy, on this machine (`make bench-cancel` with --ingress proxy|direct compares them).
+    # "direct": Serve's direct ingress behind HAProxy, whose proxy skips a hop per request
+    # (`make bench-cancel --ingress proxy|direct` compares them); "proxy": Serve's default proxy.
     serve_ingress: Literal["proxy", "direct"] = "direct"
-    booking_shards: int = 2
-    vehicle_shards: int = 2
+    booking_shards: int = Field(default=2, ge=1)
+    vehicle_shards: int = Field(default=2, ge=1)
     # ELM327-emulator adapters `fleetray run` starts and reads into tenant "demo" (0: none).
-    demo_fleet: int = 3
-    outbox_relays: int = 2
-    entity_idle_seconds: float = 300.0
-    relay_poll_seconds: float = 1.0
-    relay_batch_size: int = 100
+    demo_fleet: int = Field(default=3, ge=0)
+    outbox_relays: int = Field(default=2, ge=1)
+    entity_idle_seconds: float = Field(default=300.0, gt=0)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    relay_batch_size: int = Field(default=100, ge=1)
     # Every this many seconds the maintenance sweep predicts the active vehicles with new readings
     # and raises their maintenance alerts (actors/maintenance_sweep.py); 0: no sweep.
-    maintenance_sweep_seconds: float = 60.0
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    # Overrides of the vehicle alert rules' defaults (actors/vehicle_rules.py AlertRules), e.g.
-    # {"coolant_max_c": 105}; FLEETRAY_ALERT_RULES takes them as JSON.
+    maintenance_sweep_seconds: float = Field(default=60.0, ge=0)
+    # RS256 against this JWKS URL when set; HS256 with jwt_secret otherwise.
+    jwks_url: str | None = None
+    # None: a secret of this checkout's own, created in the state directory on first use.
+    jwt_secret: str | None = None
+    jwt_audience: str = "fleetray"
+    jwt_issuer: str = "fleetray-local"
+    # Overrides of the vehicle alert rules' defaults (actors/vehicle_rules.py AlertRules), as
+    # JSON, e.g. {"coolant_max_c": 105}.
     alert_rules: dict[str, float] = Field(default_factory=dict)
+    # Addresses (comma-separated IPs or CIDR networks) of the proxies whose X-Forwarded-For the
+    # API believes, for the client address it audits; "" believes nobody's, so a client cannot
+    # choose the address recorded for it.
+    trusted_proxies: str = ""
+    # Shared secret per tenant for signed telematics webhooks, "tenant:secret,tenant2:secret2";
+    # None: a local secret for the demo tenant.
+    webhook_secrets: Annotated[dict[str, str] | None, NoDecode] = None
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute(cls, state_dir: Path) -> Path:
+        return state_dir.resolve()
 
     @field_validator("alert_rules")
     @classmethod
@@ -73,48 +85,29 @@ class StackSettings(BaseModel):
         if unknown:
             raise ValueError(f"unknown alert rule(s) {sorted(unknown)}")
         return rules
-    # Addresses (comma-separated IPs or CIDR networks) of the proxies whose X-Forwarded-For the
-    # API believes, for the client address it audits; "" (the default) believes nobody's, so a
-    # client cannot choose the address recorded for it.
-    trusted_proxies: str = ""
-    # Shared secret per tenant for signed telematics webhooks (serve_apps/webhooks.py).
-    webhook_secrets: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("webhook_secrets", mode="before")
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "StackSettings":
-        env = dict(os.environ if env is None else env)
-        state_dir = Path(env.get("FLEETRAY_STATE_DIR", ".fleetray")).resolve()
-        auth = AuthSettings(
-            algorithm="RS256" if env.get("FLEETRAY_JWKS_URL") else "HS256",
-            jwks_url=env.get("FLEETRAY_JWKS_URL"),
-            audience=env.get("FLEETRAY_JWT_AUDIENCE", "fleetray"),
-            issuer=env.get("FLEETRAY_JWT_ISSUER", "fleetray-local"),
-        )
-        if auth.algorithm == "HS256":
-            auth.secret = env.get("FLEETRAY_JWT_SECRET") or local_secret(state_dir, "jwt_secret")
-        registry = env.get("FLEETRAY_MODEL_REGISTRY_URI")
-        return cls(
-            state_dir=state_dir,
-            **({"model_registry_uri": registry} if registry else {}),
-            database_url=env.get("DATABASE_URL") or None,
-            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-            ray_address=env.get("RAY_ADDRESS") or None,
-            http_port=int(env.get("FLEETRAY_HTTP_PORT", "8000")),
-            metrics_port=int(env.get("FLEETRAY_METRICS_PORT", "9464")),
-            serve_ingress=env.get("FLEETRAY_SERVE_INGRESS", "direct"),
-            booking_shards=int(env.get("FLEETRAY_BOOKING_SHARDS", "2")),
-            vehicle_shards=int(env.get("FLEETRAY_VEHICLE_SHARDS", "2")),
-            demo_fleet=int(env.get("FLEETRAY_DEMO_FLEET", "3")),
-            train_missing_models=env.get("FLEETRAY_TRAIN_MISSING_MODELS", "1") != "0",
-            outbox_relays=int(env.get("FLEETRAY_OUTBOX_RELAYS", "2")),
-            maintenance_sweep_seconds=float(env.get("FLEETRAY_MAINTENANCE_SWEEP_SECONDS", "60")),
-            trusted_proxies=env.get("FLEETRAY_TRUSTED_PROXIES", ""),
-            auth=auth,
-            alert_rules=json.loads(env.get("FLEETRAY_ALERT_RULES") or "{}"),
-            webhook_secrets=parse_webhook_secrets(env["FLEETRAY_WEBHOOK_SECRETS"])
-            if env.get("FLEETRAY_WEBHOOK_SECRETS")
-            else {LOCAL_WEBHOOK_TENANT: local_secret(state_dir, "webhook_secret")},
-        )
+    def _webhook_secrets(cls, value: Any) -> Any:
+        return parse_webhook_secrets(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _local_secrets(self) -> "StackSettings":
+        """Fill the secrets left unset with this checkout's local ones (frozen: set once, here)."""
+        if self.jwks_url is None and not self.jwt_secret:
+            object.__setattr__(self, "jwt_secret", local_secret(self.state_dir, "jwt_secret"))
+        if self.webhook_secrets is None:
+            object.__setattr__(self, "webhook_secrets",
+                               {LOCAL_WEBHOOK_TENANT: local_secret(self.state_dir, "webhook_secret")})
+        return self
+
+    @property
+    def auth(self) -> AuthConfig:
+        if self.jwks_url:
+            return AuthConfig(algorithm="RS256", jwks_url=self.jwks_url, audience=self.jwt_audience,
+                              issuer=self.jwt_issuer)
+        return AuthConfig(algorithm="HS256", secret=self.jwt_secret, audience=self.jwt_audience,
+                          issuer=self.jwt_issuer)
 
 
 def parse_webhook_secrets(text: str) -> dict[str, str]:

@@ -21,20 +21,25 @@ from ray import serve
 
 from cluster.broker import EmbeddedBroker, ensure_topics, free_port
 from cluster.processes import StartedProcesses
-from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE, VEHICLE_ALERTS_TOPIC, StackSettings
+from cluster.settings import StackSettings
 from actors.booking import BOOKING_KIND
-from actors.vehicle import VEHICLE_KIND
-from actors.consumers import CONSUMER_EFFECTS
-from actors.entity_runtime import shard_name
-from cluster.topology import (
-    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, booking_router, consumer_name, ensure_consumers,
-    ensure_relays, find_bridges, fleet_alert_feed, maintenance_sweep, relay_name, relay_slots, vehicle_router,
+from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
+from actors.entity_runtime import ensure_shards, shard_name
+from actors.fleet_alert_feed import FleetAlertFeedActor
+from actors.maintenance_sweep import MaintenanceSweepActor
+from actors.outbox_relay import OutboxRelayActor
+from actors.topology import (
+    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, consumer_name, find_bridges, relay_name,
+    vehicle_router,
 )
+from actors.vehicle import VEHICLE_KIND
 from db import outbox
 from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
 from db.migrate import apply_migrations
+from db.outbox import BOOKING_EVENTS_TOPIC, VEHICLE_ALERTS_TOPIC, OutboxTable
 from db.pool import create_pool
-from serve_apps.deployment_defaults import API_APP
+from ml.deployments import API_APP
+from serve_apps.api_args import ApiArgs
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,53 @@ SERVE_FAST_PATH_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_ENABLE
 HAPROXY_PORT_VARIABLES = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
 
 
+def relay_slots(settings: StackSettings) -> list[tuple[OutboxTable, int]]:
+    """Which relays run: `outbox_relays` for bookings, one for the (much rarer) vehicle alerts."""
+    return ([(outbox.BOOKING_OUTBOX, i) for i in range(settings.outbox_relays)]
+            + [(outbox.VEHICLE_ALERT_OUTBOX, 0)])
+
+
+def api_args(settings: StackSettings) -> ApiArgs:
+    return ApiArgs(database_url=settings.database_url, model_registry_uri=settings.model_registry_uri,
+                   auth=settings.auth, booking_shards=settings.booking_shards,
+                   vehicle_shards=settings.vehicle_shards, webhook_secrets=settings.webhook_secrets)
+
+
+def _detached(actor_class, name: str):
+    """Options of a named, detached actor; get_if_exists makes starting twice harmless."""
+    return actor_class.options(name=name, namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True)
+
+
+def create_shards(settings: StackSettings) -> dict[str, list[ray.actor.ActorHandle]]:
+    """The entity shards, each kind given only what its entities need; the one place they are
+    created (everyone else looks them up by name: actors/topology.py)."""
+    created = {}
+    for (kind_name, kind_path), count, config in (
+            (BOOKING_KIND, settings.booking_shards, {"database_url": settings.database_url}),
+            (VEHICLE_KIND, settings.vehicle_shards,
+             {"database_url": settings.database_url, "alert_rules": settings.alert_rules})):
+        created[kind_name] = ensure_shards(kind_name, kind_path, count, config, settings.entity_idle_seconds,
+                                           RAY_NAMESPACE)
+    return created
+
+
+def create_loop_actors(settings: StackSettings, vehicle_shards: list[ray.actor.ActorHandle]) -> list:
+    """Relays, consumers, the fleet alert feed and (unless switched off) the maintenance sweep."""
+    actors = [_detached(OutboxRelayActor, relay_name(table, i)).remote(
+                  settings.database_url, settings.kafka_bootstrap_servers, table,
+                  batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds)
+              for table, i in relay_slots(settings)]
+    actors += [_detached(BookingEventConsumerActor, consumer_name(name)).remote(
+                   name, settings.database_url, settings.kafka_bootstrap_servers)
+               for name in CONSUMER_EFFECTS]
+    actors.append(_detached(FleetAlertFeedActor, FLEET_ALERT_FEED).remote(settings.kafka_bootstrap_servers))
+    if settings.maintenance_sweep_seconds:
+        actors.append(_detached(MaintenanceSweepActor, MAINTENANCE_SWEEP).remote(
+            settings.database_url, settings.model_registry_uri, settings.maintenance_sweep_seconds,
+            vehicle_shards))
+    return actors
+
+
 class LocalStack:
     def __init__(self, settings: StackSettings):
         self.settings = settings
@@ -87,13 +139,14 @@ class LocalStack:
         s.state_dir.mkdir(parents=True, exist_ok=True)
         if s.database_url is None:
             self.postgres = start_embedded_postgres(s.state_dir)
-            s.database_url = await ensure_database(self.postgres.get_uri())
+            s = s.model_copy(update={"database_url": await ensure_database(self.postgres.get_uri())})
         applied = await apply_migrations(s.database_url)
         if applied:
             log.info("applied migrations %s", applied)
         if s.kafka_bootstrap_servers is None:
             self.broker = EmbeddedBroker(log_path=s.state_dir / "broker.log")
-            s.kafka_bootstrap_servers = self.broker.start()
+            s = s.model_copy(update={"kafka_bootstrap_servers": self.broker.start()})
+        self.settings = s  # from here on with the services' addresses
         await ensure_topics(s.kafka_bootstrap_servers, TOPICS)
         self.pool = await create_pool(s.database_url, min_size=1, max_size=2)
 
@@ -118,12 +171,8 @@ class LocalStack:
 
     async def start_actors(self) -> None:
         self._started_ray_apps = True
-        booking_router(self.settings)
-        vehicle_router(self.settings)
-        self.loop_actors = (ensure_relays(self.settings) + ensure_consumers(self.settings)
-                            + [fleet_alert_feed(self.settings)])
-        if self.settings.maintenance_sweep_seconds:
-            self.loop_actors.append(maintenance_sweep(self.settings))
+        shards = create_shards(self.settings)
+        self.loop_actors = create_loop_actors(self.settings, shards[VEHICLE_KIND[0]])
         await self.supervise_once()
 
     async def supervise_once(self) -> None:
@@ -165,7 +214,7 @@ class LocalStack:
         s = self.settings
         serve.start(http_options={"host": s.http_host, "port": s.http_port})
         serve.run(build_noop_app(), name="noop", route_prefix="/noop", blocking=False)
-        serve.run(build_api_app(s.model_dump(mode="json")), name=API_APP, route_prefix="/", blocking=False)
+        serve.run(build_api_app(api_args(s)), name=API_APP, route_prefix="/", blocking=False)
 
     def start_metrics(self) -> None:
         from cluster.metrics_server import start_metrics_server
@@ -184,7 +233,7 @@ class LocalStack:
         s = self.settings
         links = s.state_dir / "adapters"
         links.mkdir(parents=True, exist_ok=True)
-        router = vehicle_router(s)
+        router = vehicle_router(s.vehicle_shards)
         adapters = []
         for i in range(1, s.demo_fleet + 1):
             emulator = EmulatedAdapter(links / f"demo-{i}")
@@ -199,9 +248,7 @@ class LocalStack:
             adapters.append({"vehicle_id": vehicle_id, "port": emulator.port})
         self.trip_replay = await asyncio.get_running_loop().run_in_executor(None, TripReplay, self.emulators)
         self.trip_replay.start()
-        DeviceBridgeActor.options(
-            name=DEMO_BRIDGE, namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True,
-        ).remote(s.model_dump(mode="json"), DEMO_TENANT, adapters)
+        _detached(DeviceBridgeActor, DEMO_BRIDGE).remote(s.vehicle_shards, DEMO_TENANT, adapters)
 
     async def start(self, *, with_metrics: bool = True) -> None:
         await self.start_data_services()

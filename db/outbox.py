@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from cluster.settings import BOOKING_EVENTS_TOPIC, VEHICLE_ALERTS_TOPIC
-
+BOOKING_EVENTS_TOPIC = "booking-events"
+VEHICLE_ALERTS_TOPIC = "vehicle-alerts"
 MAX_PUBLISH_ATTEMPTS = 5
 
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+VEHICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+PID_PATTERN = r"^[A-Z0-9_]{1,64}$"  # python-obd command names: RPM, COOLANT_TEMP, ...
+
 # PID name (python-obd mode-1 name, e.g. "RPM") -> {"value": float, "unit": str | None}
 FreezeFrame = dict[str, dict[str, Any]]
 

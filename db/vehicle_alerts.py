@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from actors.events import VehicleAlertEvent
+from db.events import VehicleAlertEvent
 from db.outbox import VEHICLE_ALERT_OUTBOX, insert_events
 
 

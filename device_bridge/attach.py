@@ -13,8 +13,7 @@ from typing import Any
 
 import ray
 
-from cluster.settings import RAY_NAMESPACE, StackSettings
-from cluster.topology import BRIDGE_PREFIX, vehicle_router
+from actors.topology import BRIDGE_PREFIX, RAY_NAMESPACE, vehicle_router
 from device_bridge.bridge import DeviceBridgeActor
 from device_bridge.config import BridgeConfig
 from device_bridge.registration import ensure_vehicle
@@ -35,11 +34,11 @@ def bridge_prefix(stem: str) -> str:
     return f"{BRIDGE_PREFIX}{stem}-"
 
 
-async def attach(settings: StackSettings, config: BridgeConfig, stem: str) -> tuple[list[AttachedBridge], list[str]]:
+async def attach(vehicle_shards: int, config: BridgeConfig, stem: str) -> tuple[list[AttachedBridge], list[str]]:
     """Register the vehicles not registered yet and start the bridge actors of `config`.
     Returns the bridges and the vehicle ids registered now. Needs ray.init() on the stack's
-    cluster and settings.database_url."""
-    router = vehicle_router(settings)
+    cluster, whose vehicles have `vehicle_shards` shards."""
+    router = vehicle_router(vehicle_shards)
     fresh = await asyncio.gather(*(
         ensure_vehicle(router, a.vehicle_id, a.tenant_id, a.name or a.vehicle_id,
                        a.model_dump(include={"port", "baudrate", "protocol"}, exclude_none=True))
@@ -49,7 +48,7 @@ async def attach(settings: StackSettings, config: BridgeConfig, stem: str) -> tu
         AttachedBridge(f"{bridge_prefix(stem)}{n}", tenant, [a.vehicle_id for a in adapters],
                        DeviceBridgeActor.options(
                            name=f"{bridge_prefix(stem)}{n}", namespace=RAY_NAMESPACE, lifetime="detached",
-                       ).remote(settings.model_dump(mode="json"), tenant, [a.adapter_config() for a in adapters]))
+                       ).remote(vehicle_shards, tenant, [a.adapter_config() for a in adapters]))
         for n, (tenant, adapters) in enumerate(config.groups(), 1)]
     await resume(bridges)
     return bridges, [a.vehicle_id for a, new in zip(config.adapters, fresh) if new]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from device_bridge.readings import DtcReport, Reading
+from db.readings import DtcReport, Reading
 
 
 class ReadingBatcher:

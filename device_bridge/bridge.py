@@ -16,11 +16,10 @@ import ray
 from actors.background import BackgroundLoopActor
 from actors.gc_tuning import tune_for_many_long_lived_objects
 from actors.entity_runtime import ShardRouter
-from cluster.settings import StackSettings
-from cluster.topology import vehicle_router
+from actors.topology import vehicle_router
 from device_bridge.batcher import ReadingBatcher
 from device_bridge.obd_reader import AdapterConfig, AdapterReader, Status
-from device_bridge.readings import DtcReport, Reading
+from db.readings import DtcReport, Reading
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +115,8 @@ class DeviceBridgeActor(BackgroundLoopActor):
     """A bridge as a Ray actor serving many adapters (`fleetray run` starts one for the demo
     fleet). Adapters are dicts of AdapterConfig fields."""
 
-    def __init__(self, settings: dict[str, Any], tenant_id: str, adapters: list[dict[str, Any]]):
-        router = vehicle_router(StackSettings.model_validate(settings))
+    def __init__(self, vehicle_shards: int, tenant_id: str, adapters: list[dict[str, Any]]):
+        router = vehicle_router(vehicle_shards)
         self.bridge = DeviceBridge(router, tenant_id, [AdapterConfig(**a) for a in adapters])
         tune_for_many_long_lived_objects()
 

@@ -14,7 +14,7 @@ import yaml
 from obd.elm327 import ELM327
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from serve_apps.input_types import VEHICLE_ID_PATTERN
+from db.readings import VEHICLE_ID_PATTERN
 
 SOCKET_URL = re.compile(r"^socket://[^\s:/]+:\d{1,5}$")  # Wi-Fi adapters, through pyserial's URL handlers
 PROTOCOLS = tuple(ELM327._SUPPORTED_PROTOCOLS)  # ELM327 "AT SP" ids python-obd can decode

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import obd
 
-from cluster.processes import terminate
+from device_bridge.child_process import terminate
 
 ECU_HEADER = "7E8"  # the engine ECU of the "car" scenario answers from 7E8
 

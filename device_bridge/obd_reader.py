@@ -16,7 +16,7 @@ from typing import Callable, Literal
 
 import obd
 
-from device_bridge.readings import DtcReport, FreezeFrame, Reading
+from db.readings import DtcReport, FreezeFrame, Reading
 
 log = logging.getLogger(__name__)
 

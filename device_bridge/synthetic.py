@@ -17,11 +17,10 @@ import ray
 
 from actors.background import BackgroundLoopActor
 from actors.gc_tuning import tune_for_many_long_lived_objects
-from cluster.settings import StackSettings
-from cluster.topology import vehicle_router
+from actors.topology import vehicle_router
 from device_bridge.batcher import ReadingBatcher
 from device_bridge.bridge import DeviceBridge
-from device_bridge.readings import Reading
+from db.readings import Reading
 
 # pid -> (unit as python-obd names it, low, high, step of the random walk)
 FAST_PIDS = {
@@ -99,9 +98,9 @@ class SyntheticFleet:
 class SyntheticBridgeActor(BackgroundLoopActor):
     """A device bridge whose adapters are a SyntheticFleet (for `make bench-telemetry`)."""
 
-    def __init__(self, settings: dict[str, Any], tenant_id: str, vehicle_ids: list[str],
+    def __init__(self, vehicle_shards: int, tenant_id: str, vehicle_ids: list[str],
                  readings_per_second: float, max_backlog: int | None = None):
-        router = vehicle_router(StackSettings.model_validate(settings))
+        router = vehicle_router(vehicle_shards)
         batcher = ReadingBatcher(max_batch=5000, max_queued=200_000)
         self.bridge = DeviceBridge(router, tenant_id, [], batcher)
         self.fleet = SyntheticFleet(vehicle_ids, readings_per_second, batcher.add_reading,

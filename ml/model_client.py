@@ -18,9 +18,9 @@ import asyncpg
 import numpy as np
 from ray.serve.handle import DeploymentHandle
 
+from db.errors import DomainError
 from ml.inputs import Instance, InputError, to_array
 from ml.registry import ModelRegistry, RegistryError, ServedModel, ServedVersion
-from serve_apps.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +59,20 @@ class ModelClient:
 
     async def predict(self, name: str, instances: Sequence[Instance]) -> dict[str, Any]:
         if name not in self.deployments:
-            raise ApiError("NOT_FOUND", f"Unknown model {name!r}; models: {', '.join(self.deployments)}")
+            raise DomainError("NOT_FOUND", f"Unknown model {name!r}; models: {', '.join(self.deployments)}")
         served = (await self.catalog.served()).get(name)
         if served is None:
-            raise ApiError("UNAVAILABLE", f"Model {name!r} has no promoted version (fleetray model promote)")
+            raise DomainError("UNAVAILABLE", f"Model {name!r} has no promoted version (fleetray model promote)")
         chosen = served.choose(random.random())
         try:
             rows = to_array(chosen.input, instances)
         except InputError as exc:
-            raise ApiError("INVALID_REQUEST", str(exc)) from exc
+            raise DomainError("INVALID_REQUEST", str(exc)) from exc
         try:
             outputs = await self._ask(name, chosen, rows)
         except RegistryError as exc:  # the version's artifact is missing, corrupted or of an older layout
             if chosen is served.stable:
-                raise ApiError("UNAVAILABLE", f"Model {name} v{chosen.version} cannot be loaded: {exc}") from exc
+                raise DomainError("UNAVAILABLE", f"Model {name} v{chosen.version} cannot be loaded: {exc}") from exc
             chosen = served.stable  # a canary that cannot load leaves its share to the stable version
             outputs = await self._ask(name, chosen, to_array(chosen.input, instances))
         return {"model": name, "version": chosen.version, "role": chosen.role, "thresholds": chosen.thresholds,

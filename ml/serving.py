@@ -25,7 +25,7 @@ from db.pool import create_pool
 from ml import train
 from ml.datasets import FAMILIES
 from ml.registry import ModelRegistry
-from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS, deployment_name
+from ml.deployments import DEPLOYMENT_DEFAULTS, deployment_name
 
 log = logging.getLogger(__name__)
 

@@ -1,23 +1,22 @@
-"""Serve application builders, referenced by cluster/serve_config.yaml (`serve deploy`)."""
+"""Serve application builders, referenced by cluster/serve_config.yaml (`serve deploy`).
 
-from __future__ import annotations
-
-from typing import Any
+No `from __future__ import annotations` here: Serve reads the builder's annotation to validate
+a Serve config's `args` into ApiArgs, which a string annotation would hide from it."""
 
 from ray.serve import Application
 
-from cluster.settings import StackSettings
 from ml.serving import bind_model_servers
+from serve_apps.api_args import ApiArgs
 from serve_apps.ingress import FleetApi
 from serve_apps.noop import NoopApi
 
 
-def build_api_app(args: dict[str, Any]) -> Application:
-    """args: a StackSettings dict (the launcher passes its own; a Serve config passes YAML)."""
-    settings = StackSettings.model_validate(args)
-    model_servers = bind_model_servers(settings.database_url, settings.model_registry_uri)
-    return FleetApi.bind(settings.model_dump(mode="json"), model_servers)
+def build_api_app(args: ApiArgs) -> Application:
+    """Each deployment bound with only what it needs: the model servers their registry, the
+    API its arguments and the model servers' handles."""
+    model_servers = bind_model_servers(args.database_url, args.model_registry_uri)
+    return FleetApi.bind(args, model_servers)
 
 
-def build_noop_app(args: dict[str, Any] | None = None) -> Application:
+def build_noop_app(args: dict | None = None) -> Application:
     return NoopApi.bind()

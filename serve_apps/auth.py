@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 import jwt
 
-from cluster.settings import AuthSettings
+from pydantic import BaseModel
+
 from serve_apps.errors import ApiError
 
 Role = Literal["user", "operator"]
@@ -29,6 +30,16 @@ REFUSAL_OF_ERROR: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.PyJWKClientError, "no key found for the token"),
     (jwt.DecodeError, "malformed token"),
 )
+
+
+class AuthConfig(BaseModel):
+    """How bearer tokens are checked: HS256 with a shared secret, or RS256 against a JWKS URL."""
+
+    algorithm: Literal["HS256", "RS256"] = "HS256"
+    secret: str | None = None
+    jwks_url: str | None = None
+    audience: str = "fleetray"
+    issuer: str = "fleetray-local"
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ class TokenVerifier:
 
     CACHE_SIZE = 10_000
 
-    def __init__(self, auth: AuthSettings):
+    def __init__(self, auth: AuthConfig):
         self.auth = auth
         self._verified: dict[str, tuple[Principal, float]] = {}
         if auth.algorithm == "RS256":
@@ -119,7 +130,7 @@ def _role(role: Any) -> str:
     return role
 
 
-def issue_token(auth: AuthSettings, user_id: str, tenant_id: str = DEFAULT_TENANT,
+def issue_token(auth: AuthConfig, user_id: str, tenant_id: str = DEFAULT_TENANT,
                 role: str = "user", ttl_seconds: int = 24 * 3600) -> str:
     """Sign a local HS256 token the running stack accepts (identity providers sign RS256 ones)."""
     if auth.algorithm != "HS256" or not auth.secret:

@@ -12,11 +12,12 @@ from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, Request
 
-from cluster import metrics
 from db.audit import AuditRecord
+from db.errors import DomainError, unwrap
 from db.flags import BOOKING_CANCELLATION_FLAG
+from serve_apps import metrics
 from serve_apps.auth import Principal, operator_of, principal_of
-from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
+from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.schemas import (
     BookingResponse, CancelBookingRequest, CancellationResponse, CreateBookingRequest,
 )
@@ -78,7 +79,7 @@ async def cancel_booking(booking_id: uuid.UUID, body: CancelBookingRequest, requ
         booking = unwrap(reply, "booking")
         outcome = "already_cancelled" if reply.get("already_cancelled") else "cancelled"
         return CancellationResponse.from_row(booking)
-    except ApiError as exc:
+    except DomainError as exc:
         outcome = exc.code
         raise
     finally:

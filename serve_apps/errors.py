@@ -9,7 +9,8 @@ from fastapi.exceptions import RequestValidationError, WebSocketRequestValidatio
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from actors.events import CANCELLATION_REASONS
+from db.errors import DomainError
+from db.events import CANCELLATION_REASONS
 
 STATUS_OF_CODE = {
     "INVALID_REQUEST": 400,
@@ -34,19 +35,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ApiError(Exception):
+class ApiError(DomainError):
+    """A refusal of the HTTP layer itself (a bad token, a disabled feature); the layers below
+    raise DomainError, answered the same way."""
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.status = STATUS_OF_CODE[code]
-
-
-def unwrap(reply: dict[str, Any], key: str) -> Any:
-    """The `key` of an entity's reply, or the reply's domain error raised as an ApiError."""
-    if "error" in reply:
-        raise ApiError(reply["error"], reply["message"])
-    return reply[key]
 
 
 def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -79,8 +74,8 @@ def validation_error(exc: RequestValidationError | WebSocketRequestValidationErr
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return error_response(exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)

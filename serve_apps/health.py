@@ -5,7 +5,7 @@ import asyncio
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from cluster.topology import find_relays
+from actors.topology import find_relays
 from serve_apps.services import Services, services
 
 HEALTH_TIMEOUT_SECONDS = 3.0
@@ -19,7 +19,7 @@ async def healthz(svc: Services = Depends(services)) -> JSONResponse:
         return await svc.pool.fetchval("SELECT 1") == 1
 
     async def broker() -> bool:
-        relays = find_relays(svc.settings)
+        relays = find_relays()
         return bool(relays) and await relays[0].broker_reachable.remote()
 
     async def actors() -> bool:

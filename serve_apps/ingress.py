@@ -5,17 +5,17 @@ The app is built inside each replica, after the replica has opened its services,
 middleware get them directly rather than through a module-level app object (Serve copies such
 an object when it pickles the deployment)."""
 
-from typing import Any
+from __future__ import annotations
 
 from fastapi import FastAPI
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from actors.gc_tuning import tune_for_many_long_lived_objects
-from cluster.logs import configure_serve_replica_logging
-from cluster.settings import StackSettings
+from actors.logs import configure_serve_replica_logging
 from serve_apps import bookings, fleet, health, models, predictions, streams, vehicles, webhooks
-from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
+from ml.deployments import DEPLOYMENT_DEFAULTS
+from serve_apps.api_args import ApiArgs
 from serve_apps.errors import declare_400_for_invalid_requests, install_error_handlers
 from serve_apps.middleware import RequestContextMiddleware
 from serve_apps.services import Services, open_services
@@ -42,10 +42,10 @@ def create_app(services: Services | None = None) -> FastAPI:
 @serve.deployment(**DEPLOYMENT_DEFAULTS)
 @serve.ingress()
 class FleetApi:
-    async def __init__(self, settings: dict[str, Any], model_servers: dict[str, DeploymentHandle]):
+    async def __init__(self, args: ApiArgs, model_servers: dict[str, DeploymentHandle]):
         """model_servers: the handle of each model family's deployment (ml/serving.py)."""
         configure_serve_replica_logging()
-        self.services = await open_services(StackSettings.model_validate(settings), model_servers)
+        self.services = await open_services(args, model_servers)
         tune_for_many_long_lived_objects()
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -11,10 +11,9 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
+from db.readings import PID_PATTERN, VEHICLE_ID_PATTERN
 from db.timestamps import instant_problem, text_problem
 
-VEHICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-PID_PATTERN = r"^[A-Z0-9_]{1,64}$"  # python-obd command names: RPM, COOLANT_TEMP, ...
 MAX_ADAPTER_JSON_BYTES = 4096
 # A date, then a time: pydantic would also take a number as unix seconds ("0.5", 0, true).
 T = TypeVar("T")

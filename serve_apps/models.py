@@ -1,5 +1,5 @@
 """Model predictions over HTTP: `POST /v1/models/{name}/predict` and `GET /v1/models`
-(serve_apps/model_client.py picks the version and calls its deployment)."""
+(ml/model_client.py picks the version and calls its deployment)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from serve_apps.deployment_defaults import DEPLOYMENT_DEFAULTS
+from ml.deployments import DEPLOYMENT_DEFAULTS
 
 
 @serve.deployment(**DEPLOYMENT_DEFAULTS)

@@ -1,6 +1,6 @@
 """`GET /v1/vehicles/{id}/predictions`: every served model's output for one vehicle, from the
 windows its entity actor reads out of its recent telemetry, and the maintenance alerts those
-predictions raised or cleared on the vehicle (serve_apps/maintenance.py)."""
+predictions raised or cleared on the vehicle (actors/predictions.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from serve_apps.auth import principal_of
 from serve_apps.errors import ERROR_RESPONSES
 from serve_apps.input_types import VehicleIdPath
-from serve_apps.maintenance import VehiclePredictor, VehicleRef
+from actors.predictions import VehiclePredictor, VehicleRef
 from serve_apps.services import Services, services
 
 router = APIRouter(prefix="/v1/vehicles", tags=["predictions"], responses=ERROR_RESPONSES)

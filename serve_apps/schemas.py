@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from actors.events import CancellationReason
+from db.events import CancellationReason
 from serve_apps.input_types import Instant, Text
 
 MAX_NOTES_LENGTH = 1000

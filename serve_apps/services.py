@@ -4,27 +4,26 @@ dependency injection (`Depends(services)`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 import asyncpg
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import HTTPConnection
 
 from actors.entity_runtime import ShardRouter
-from ml.registry import ModelRegistry
-from cluster.settings import StackSettings
-from cluster.topology import booking_router, fleet_alert_feed, vehicle_router
+from actors.topology import FLEET_ALERT_FEED, actor, booking_router, vehicle_router
 from db.pool import create_pool
+from ml.model_client import ModelCatalog, ModelClient
+from ml.registry import ModelRegistry
+from ml.trip_summaries import TripSummaryCache
+from serve_apps.api_args import ApiArgs
 from serve_apps.audit_writer import AuditWriter
 from serve_apps.auth import TokenVerifier
 from serve_apps.feature_flags import FeatureFlagCache
 from serve_apps.live_feed import LiveFeed
-from serve_apps.model_client import ModelCatalog, ModelClient
-from serve_apps.trip_summaries import TripSummaryCache
 
 
 @dataclass
 class Services:
-    settings: StackSettings
+    webhook_secrets: dict[str, str]  # by tenant
     verifier: TokenVerifier
     pool: asyncpg.Pool
     bookings: ShardRouter
@@ -37,17 +36,17 @@ class Services:
     trip_summaries: TripSummaryCache  # earlier trips the vehicles' predictions summarised
 
 
-async def open_services(settings: StackSettings, model_servers: dict[str, DeploymentHandle]) -> Services:
-    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
-    vehicles = vehicle_router(settings)
-    alert_feed = fleet_alert_feed(settings)
-    return Services(settings=settings, verifier=TokenVerifier(settings.auth), pool=pool,
-                    bookings=booking_router(settings), vehicles=vehicles,
+async def open_services(args: ApiArgs, model_servers: dict[str, DeploymentHandle]) -> Services:
+    pool = await create_pool(args.database_url, min_size=1, max_size=4)
+    vehicles = vehicle_router(args.vehicle_shards)
+    alert_feed = actor(FLEET_ALERT_FEED)
+    return Services(webhook_secrets=args.webhook_secrets, verifier=TokenVerifier(args.auth), pool=pool,
+                    bookings=booking_router(args.booking_shards), vehicles=vehicles,
                     flags=FeatureFlagCache(pool), audit=AuditWriter(pool),
                     vehicle_feed=LiveFeed(vehicles.watch),
                     alert_feed=LiveFeed(lambda tenant, cursor, timeout: alert_feed.watch.remote(
                         tenant, cursor, timeout)),
-                    models=ModelClient(ModelCatalog(ModelRegistry(pool, settings.model_registry_uri)), model_servers),
+                    models=ModelClient(ModelCatalog(ModelRegistry(pool, args.model_registry_uri)), model_servers),
                     trip_summaries=TripSummaryCache())
 
 

@@ -19,8 +19,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSo
 from fastapi.encoders import jsonable_encoder
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from db.errors import DomainError
 from serve_apps.auth import InvalidToken, Principal, principal_of
-from serve_apps.errors import ERROR_RESPONSES, ApiError, refuse_socket
+from serve_apps.errors import ERROR_RESPONSES, refuse_socket
 from serve_apps.input_types import VehicleIdPath
 from serve_apps.services import Services, services
 from serve_apps.vehicles import live_vehicle
@@ -79,7 +80,7 @@ async def vehicle_socket(websocket: WebSocket, vehicle_id: VehicleIdPath, svc: S
     try:
         who = websocket_principal(websocket, svc)
         await live_vehicle(svc, vehicle_id, who.tenant_id)
-    except (InvalidToken, ApiError) as exc:  # a bad token, or NOT_FOUND for another tenant's vehicle
+    except (InvalidToken, DomainError) as exc:  # a bad token, or NOT_FOUND for another tenant's vehicle
         await refuse_socket(websocket, str(exc))
         return
     await websocket.accept()

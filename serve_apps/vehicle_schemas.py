@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator
 
-from serve_apps.input_types import PID_PATTERN, VEHICLE_ID_PATTERN, AdapterSettings, Instant, Text
+from db.readings import PID_PATTERN, VEHICLE_ID_PATTERN
+from serve_apps.input_types import AdapterSettings, Instant, Text
 
 MAX_READINGS_PER_BATCH = 5000
 

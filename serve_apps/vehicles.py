@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from db import vehicles as repo
+from db.errors import unwrap
 from db.tenancy import tenant_scope
+from db.readings import PID_PATTERN
 from serve_apps.auth import operator_of, principal_of
-from serve_apps.errors import ERROR_RESPONSES, ApiError, unwrap
-from serve_apps.input_types import PID_PATTERN, Instant, VehicleIdPath
+from serve_apps.errors import ERROR_RESPONSES, ApiError
+from serve_apps.input_types import Instant, VehicleIdPath
 from serve_apps.services import Services, services
 from serve_apps.vehicle_schemas import (DtcEntry, PadChangeRequest, RegisterVehicleRequest, TelemetryBatch,
                                         TelemetryPoint)
@@ -49,7 +51,7 @@ async def record_pad_change(vehicle_id: VehicleIdPath, body: PadChangeRequest, r
 
 
 async def live_vehicle(svc: Services, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
-    """The vehicle's live state from its entity; ApiError NOT_FOUND for another tenant's vehicle."""
+    """The vehicle's live state from its entity; DomainError NOT_FOUND for another tenant's vehicle."""
     return unwrap(await svc.vehicles.ask(vehicle_id, "get", {"tenant_id": tenant_id}), "vehicle")
 
 

@@ -1,6 +1,6 @@
 """Signed telematics webhooks: a provider pushes a vehicle's readings without a JWT. The raw
 body is authenticated by HMAC-SHA256 over "{timestamp}.{body}" with the tenant's shared secret
-(settings.webhook_secrets); a timestamp more than MAX_SKEW_SECONDS from now is refused, so a
+(the API's webhook_secrets); a timestamp more than MAX_SKEW_SECONDS from now is refused, so a
 captured request cannot be replayed later. The bearer-auth middleware skips PATH_PREFIX."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 
+from db.readings import VEHICLE_ID_PATTERN
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.services import Services, services
 from serve_apps.vehicles import ingest_readings
-from serve_apps.input_types import VEHICLE_ID_PATTERN
 from serve_apps.vehicle_schemas import TelemetryBatch
 
 PATH_PREFIX = "/v1/webhooks/"
@@ -58,7 +58,7 @@ def verify(secret: str | None, timestamp: str | None, sent: str | None, body: by
 async def telematics(tenant_id: str, request: Request, svc: Services = Depends(services)) -> dict[str, int]:
     """A provider's batch for one vehicle of `tenant_id`; 202 once in the live state and stored."""
     body = await request.body()
-    verify(svc.settings.webhook_secrets.get(tenant_id), request.headers.get(TIMESTAMP_HEADER),
+    verify(svc.webhook_secrets.get(tenant_id), request.headers.get(TIMESTAMP_HEADER),
            request.headers.get(SIGNATURE_HEADER), body, time.time())
     try:
         delivery = TelematicsDelivery.model_validate_json(body)

@@ -11,9 +11,10 @@ import asyncpg
 import httpx
 import pytest
 
-from actors.events import BookingCancelled
+from db.events import BookingCancelled
 from cluster.broker import EmbeddedBroker, ensure_topics, free_port
-from cluster.settings import AuthSettings, StackSettings
+from cluster.settings import StackSettings
+from serve_apps.auth import AuthConfig
 from cluster.stack import TOPICS
 from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
 from db.migrate import apply_migrations
@@ -84,8 +85,8 @@ async def broker(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def auth_settings() -> AuthSettings:
-    return AuthSettings(algorithm="HS256", secret=TEST_SECRET)
+def auth_settings() -> AuthConfig:
+    return AuthConfig(algorithm="HS256", secret=TEST_SECRET)
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +100,7 @@ async def stack(state_dir, database_url, broker, auth_settings):
         metrics_port=free_port(), dashboard_port=free_port(), relay_poll_seconds=0.5, demo_fleet=2,
         maintenance_sweep_seconds=3600,  # tests run sweeps themselves (test_vehicle_predictions.py)
         train_missing_models=False,  # tests/integration/test_model_serving.py trains its own
-        auth=auth_settings)
+        jwt_secret=auth_settings.secret)
     stack = LocalStack(settings)
     await stack.start()
     yield stack
@@ -150,7 +151,7 @@ def adapter(tmp_path):
     emulator.stop()
 
 
-def token_for(auth: AuthSettings, user: str, tenant: str = "default", role: str = "user") -> str:
+def token_for(auth: AuthConfig, user: str, tenant: str = "default", role: str = "user") -> str:
     return issue_token(auth, user, tenant, role)
 
 
@@ -208,8 +209,8 @@ async def consumer_stats(name: str) -> dict:
     """The stats() of the booking-events consumer actor `name` (actors/consumers.py)."""
     import ray
 
-    from cluster.settings import RAY_NAMESPACE
-    from cluster.topology import consumer_name
+    from actors.topology import RAY_NAMESPACE
+    from actors.topology import consumer_name
     return await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
 
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_embedded_postgres_and_broker_start_migrated_with_topics(tmp_path):
-    stack = LocalStack(StackSettings(state_dir=tmp_path))
+    stack = LocalStack(StackSettings(state_dir=tmp_path, database_url=None, kafka_bootstrap_servers=None))
     await stack.start_data_services()
     try:
         versions = [r["version"] for r in await stack.pool.fetch("SELECT version FROM schema_migrations ORDER BY 1")]

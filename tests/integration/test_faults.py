@@ -8,10 +8,11 @@ import ray
 from aiokafka import AIOKafkaConsumer
 
 from cluster.broker import ensure_topics
-from cluster.settings import BOOKING_EVENTS_TOPIC, RAY_NAMESPACE
+from db.outbox import BOOKING_EVENTS_TOPIC
+from actors.topology import RAY_NAMESPACE
 from cluster.stack import TOPICS
 from actors.consumers import CONSUMER_EFFECTS
-from cluster.topology import consumer_name, relay_name
+from actors.topology import consumer_name, relay_name
 from db.outbox import BOOKING_OUTBOX
 from tests.conftest import (
     consumed_counts, consumer_stats, create_booking, insert_event, pg_restart, wait_until,
@@ -157,8 +158,8 @@ async def test_shard_killed_under_load_every_acknowledged_cancel_applied_once(st
 
 
 def stack_router_shards(stack):
-    from cluster.topology import booking_router
-    return booking_router(stack.settings).shards
+    from actors.topology import booking_router
+    return booking_router(stack.settings.booking_shards).shards
 
 
 async def test_postgres_restart_errors_while_down_then_recovers_without_restarting_the_stack(

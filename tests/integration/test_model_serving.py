@@ -16,7 +16,7 @@ from ml.datasets import FAMILIES, SEEN, family_dataset
 from ml.registry import CorruptArtifact
 from ml.features import BRAKE_FEATURES, ENGINE_HISTORY_DAYS, ENGINE_SUMMARIES, INPUT_NAMES
 from ml.inputs import to_instances
-from serve_apps.deployment_defaults import model_server_handle
+from ml.deployments import model_server_handle
 from ml.simulator import FleetConfig, simulate
 from tests.conftest import wait_until
 

@@ -8,9 +8,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from actors.consumers import BookingEventConsumer
-from actors.events import BookingCancelled
+from db.events import BookingCancelled
 from actors.outbox_relay import OutboxRelay
-from cluster.settings import BOOKING_EVENTS_TOPIC
+from db.outbox import BOOKING_EVENTS_TOPIC
 from db import outbox
 from tests.conftest import insert_event
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cluster.settings import VEHICLE_ALERTS_TOPIC
+from db.outbox import VEHICLE_ALERTS_TOPIC
 from tests.conftest import wait_until
 from tests.integration.test_vehicle_entity import registered
 

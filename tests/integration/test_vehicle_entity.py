@@ -100,10 +100,10 @@ async def test_alert_rules_are_configurable(database_url):
 async def test_deliver_reaches_many_vehicles_through_the_shards_and_reports_only_failures(stack, pool):
     """ShardRouter.deliver (the bridge's path): one Ray call per shard; refusals and errors come
     back by vehicle, accepted batches are persisted."""
-    from cluster.topology import vehicle_router
+    from actors.topology import vehicle_router
     from device_bridge.registration import ensure_vehicle
 
-    router = vehicle_router(stack.settings)
+    router = vehicle_router(stack.settings.vehicle_shards)
     vehicles = [f"veh-{uuid.uuid4().hex[:8]}" for _ in range(6)]
     for vehicle_id in vehicles:
         await ensure_vehicle(router, vehicle_id, "fleet-d", "Van", {"port": "/dev/null"})

@@ -14,8 +14,8 @@ import ray
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors.vehicle_rules import AlertRules
-from cluster.settings import RAY_NAMESPACE
-from cluster.topology import MAINTENANCE_SWEEP
+from actors.topology import RAY_NAMESPACE
+from actors.topology import MAINTENANCE_SWEEP
 from ml import train
 from ml.features import ENGINE_HISTORY_DAYS, battery_features, brake_features, engine_histories
 from ml.live import LIVE_WINDOWS
@@ -140,13 +140,13 @@ async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maint
 async def test_the_entity_leaves_out_the_grids_of_days_the_caller_knows(fleet, stack, make_client):
     """The earlier days whose window end the caller names come back without their grids (it has
     their summaries); the others, and today's, with them."""
-    from cluster.topology import vehicle_router
+    from actors.topology import vehicle_router
 
     client, vehicle_id = await register_vehicle(make_client, "cached")
     v, d = next((v, d) for v, d in zip(*np.nonzero(clean_trips(fleet))) if d >= ENGINE_HISTORY_DAYS - 1)
     await send_trip_history(client, vehicle_id, fleet, v, d, datetime.now(timezone.utc) - timedelta(hours=1))
     ask = {"tenant_id": TENANT, **LIVE_WINDOWS["engine"].request()}
-    router = vehicle_router(stack.settings)
+    router = vehicle_router(stack.settings.vehicle_shards)
     first = (await router.ask(vehicle_id, "window", ask))["window"]
     assert all("signals" in day for day in first["history"]) and len(first["history"]) == ENGINE_HISTORY_DAYS - 1
     known = [day["end"] for day in first["history"][::2]]

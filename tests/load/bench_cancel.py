@@ -23,9 +23,9 @@ import numpy as np
 import ray
 
 from actors.consumers import CONSUMER_EFFECTS
-from cluster.settings import RAY_NAMESPACE
+from actors.topology import RAY_NAMESPACE
 from cluster.stack import LocalStack
-from cluster.topology import consumer_name
+from actors.topology import consumer_name
 from serve_apps.auth import issue_token
 from tests.load.bench_stack import bench_settings, default_state_dir
 from tests.load.cpu_split import CpuSplit, children_cpu_seconds, format_split
@@ -132,8 +132,7 @@ async def main() -> None:
     parser.add_argument("--paced-rate", type=float, default=50)
     args = parser.parse_args()
 
-    settings = bench_settings(default_state_dir() / "bench")
-    settings.serve_ingress = args.ingress
+    settings = bench_settings(default_state_dir() / "bench", serve_ingress=args.ingress)
     stack = LocalStack(settings)
     print(f"starting the stack (ingress={args.ingress}) ...", flush=True)
     await stack.start()

@@ -42,7 +42,7 @@ from cluster.stack import LocalStack
 from ml.datasets import FAMILIES, SEEN, family_dataset
 from ml.features import INPUT_NAMES
 from ml.inputs import to_instances
-from serve_apps.deployment_defaults import API_APP, deployment_name, model_server_handle
+from ml.deployments import API_APP, deployment_name, model_server_handle
 from ml.simulator import FleetConfig, simulate
 from serve_apps.auth import issue_token
 from tests.load.bench_cancel import summary
@@ -277,9 +277,10 @@ async def main() -> None:
 
     out_dir = results_dir(args.results_dir)
     state_dir = (args.state_dir or Path(tempfile.mkdtemp(prefix="fleetray-bench-predict-"))).resolve()
-    settings = bench_settings(state_dir, train_models=True)
-    if settings.database_url:  # that database's registry rows name files in the configured registry
-        settings.model_registry_uri = StackSettings.from_env().model_registry_uri
+    configured = StackSettings()
+    # A configured database's registry rows name files in the configured registry.
+    settings = bench_settings(state_dir, train_models=True,
+                              **({"model_registry_uri": configured.model_registry_uri} if configured.database_url else {}))
     stack = LocalStack(settings)
     print(f"starting the stack (state in {state_dir}) ...", flush=True)
     try:

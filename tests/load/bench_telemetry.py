@@ -26,9 +26,9 @@ import numpy as np
 import ray
 from httpx_sse import aconnect_sse
 
-from cluster.settings import RAY_NAMESPACE
+from actors.topology import RAY_NAMESPACE
 from cluster.stack import LocalStack
-from cluster.topology import vehicle_router
+from actors.topology import vehicle_router
 from device_bridge.synthetic import SyntheticBridgeActor
 from serve_apps.auth import issue_token
 from tests.load.bench_stack import bench_settings, default_state_dir
@@ -74,7 +74,7 @@ async def sse_client(client: httpx.AsyncClient, vehicle_id: str, latencies: list
 async def phase(stack: LocalStack, args, count: int, rate: float, max_backlog: int | None,
                 with_clients: bool) -> dict:
     settings, pool = stack.settings, stack.pool
-    router = vehicle_router(settings)
+    router = vehicle_router(settings.vehicle_shards)
     ids = await register_fleet(pool, f"syn{count}", count)
     # Activation's one-time costs (connections, statement caches, the allocator's first arenas)
     # are not per vehicle: pay them with other vehicles before the measured ones.
@@ -97,7 +97,7 @@ async def phase(stack: LocalStack, args, count: int, rate: float, max_backlog: i
             await asyncio.sleep(0.2)
 
     bridge = SyntheticBridgeActor.options(namespace=RAY_NAMESPACE).remote(
-        settings.model_dump(mode="json"), TENANT, ids, rate, max_backlog)
+        settings.vehicle_shards, TENANT, ids, rate, max_backlog)
     await bridge.start.remote()
     print(f"  {count} vehicles, offering {rate:,.0f}/s{' while the path keeps up' if max_backlog else ''}"
           f"{f', {args.clients} SSE clients' if with_clients else ''}: warming up 3 s ...", flush=True)

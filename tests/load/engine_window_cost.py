@@ -1,6 +1,6 @@
 """What reading a vehicle's engine window costs PostgreSQL (db/vehicles.py), side by side: the
 latest trip alone, the latest trip and the 27 earlier days' trips, and the same when the
-earlier days' summaries are cached (serve_apps/trip_summaries.py: only their window ends are
+earlier days' summaries are cached (ml/trip_summaries.py: only their window ends are
 looked up).
 
     DATABASE_URL=postgresql://... .venv/bin/python -m tests.load.engine_window_cost [--vehicles 20] [--days 60]

@@ -16,7 +16,7 @@ from cluster.settings import StackSettings
 from serve_apps.auth import issue_token
 from tests.load.scenario import LOAD_TEST_USER_PREFIX
 
-AUTH = StackSettings.from_env().auth
+AUTH = StackSettings().auth
 _user_numbers = itertools.count()
 REASONS = ["change_of_plans", "double_booking", "found_alternative", "no_longer_needed", "other"]
 

@@ -5,10 +5,9 @@ import time
 import jwt
 import pytest
 
-from cluster.settings import AuthSettings
-from serve_apps.auth import InvalidToken, TokenVerifier, issue_token
+from serve_apps.auth import AuthConfig, InvalidToken, TokenVerifier, issue_token
 
-AUTH = AuthSettings(algorithm="HS256", secret="s3cret-s3cret-s3cret-s3cret-s3cret")
+AUTH = AuthConfig(algorithm="HS256", secret="s3cret-s3cret-s3cret-s3cret-s3cret")
 
 
 def claims(**overrides):
@@ -42,9 +41,9 @@ def test_bad_tokens_are_refused(token):
 
 def test_rs256_mode_requires_jwks_and_refuses_local_issuing():
     with pytest.raises(ValueError):
-        TokenVerifier(AuthSettings(algorithm="RS256"))
+        TokenVerifier(AuthConfig(algorithm="RS256"))
     with pytest.raises(ValueError):
-        issue_token(AuthSettings(algorithm="RS256", jwks_url="http://127.0.0.1:1/jwks"), "alice")
+        issue_token(AuthConfig(algorithm="RS256", jwks_url="http://127.0.0.1:1/jwks"), "alice")
 
 
 def test_a_remembered_token_still_expires():

@@ -4,7 +4,7 @@ import asyncio
 from datetime import datetime, timezone
 
 from device_bridge.batcher import ReadingBatcher
-from device_bridge.readings import DtcReport, Reading
+from db.readings import DtcReport, Reading
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 

@@ -5,7 +5,7 @@ scripted stand-in here; tests/integration/test_demo_fleet.py runs the bridge on 
 from datetime import datetime, timezone
 
 from device_bridge.bridge import DeviceBridge
-from device_bridge.readings import Reading
+from db.readings import Reading
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 

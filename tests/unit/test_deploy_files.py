@@ -4,11 +4,14 @@ import importlib
 from pathlib import Path
 
 import yaml
+from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
 from ray.serve.schema import ServeDeploySchema
 
-from cluster import metrics
+from actors import metrics as actor_metrics
+from cluster.metrics_server import OUTBOX_GAUGES
 from ml.datasets import FAMILIES
-from serve_apps.deployment_defaults import API_APP, deployment_name
+from ml.deployments import API_APP, deployment_name
+from serve_apps import metrics as api_metrics
 
 CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
 
@@ -18,16 +21,17 @@ def test_serve_config_is_valid_and_its_builders_exist():
     for app in config.applications:
         module, _, attr = app.import_path.partition(":")
         builder = getattr(importlib.import_module(module), attr)
-        assert builder(app.args) is not None
+        assert call_user_app_builder_with_args_if_necessary(builder, app.args) is not None
     api = next(app for app in config.applications if app.name == API_APP)
     assert {d.name for d in api.deployments} == {"FleetApi"} | {deployment_name(f) for f in FAMILIES}
 
 
 def test_alert_rules_use_only_metrics_we_export():
     rules = yaml.safe_load((CLUSTER / "prometheus" / "booking_alerts.yaml").read_text())
-    exported = {m._name for m in vars(metrics).values() if hasattr(m, "_name")}
-    exported |= {c._name for om in metrics.OUTBOX_METRICS.values() for c in (om.published, om.retry_count)}
-    exported |= {f"{table}_{suffix}" for table in metrics.OUTBOX_METRICS for suffix in metrics.OUTBOX_GAUGES}
+    exported = {m._name for module in (actor_metrics, api_metrics) for m in vars(module).values()
+                if hasattr(m, "_name")}
+    exported |= {c._name for om in actor_metrics.OUTBOX_METRICS.values() for c in (om.published, om.retry_count)}
+    exported |= {f"{table}_{suffix}" for table in actor_metrics.OUTBOX_METRICS for suffix in OUTBOX_GAUGES}
     names = [r["alert"] for g in rules["groups"] for r in g["rules"]]
     assert names == ["HighCancellationErrorRate", "CancellationLatencyHigh", "OutboxBacklogHigh",
                      "OutboxProcessingLag", "OutboxDLQGrowing"]

@@ -10,8 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cluster.settings import AuthSettings
-from serve_apps.auth import InvalidToken, TokenVerifier
+from serve_apps.auth import AuthConfig, InvalidToken, TokenVerifier
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -45,7 +44,7 @@ def rs256(key, **overrides):
 
 
 def test_rs256_token_from_the_identity_provider_is_accepted(jwks_url):
-    verifier = TokenVerifier(AuthSettings(algorithm="RS256", jwks_url=jwks_url,
+    verifier = TokenVerifier(AuthConfig(algorithm="RS256", jwks_url=jwks_url,
                                           issuer="https://idp.example/realms/fleet"))
     assert verifier.verify(rs256(KEY)).user_id == "alice"
     with pytest.raises(InvalidToken):

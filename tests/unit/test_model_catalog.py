@@ -5,8 +5,8 @@ database cannot be read; a version the replicas cannot load is unavailable with 
 import pytest
 
 from ml.registry import IncompatibleArtifact, ServedModel, ServedVersion
-from serve_apps.errors import ApiError
-from serve_apps.model_client import ModelCatalog, ModelClient
+from db.errors import DomainError
+from ml.model_client import ModelCatalog, ModelClient
 
 
 class FlakyRegistry:
@@ -67,7 +67,7 @@ class EngineRegistry:
 
 async def test_a_stable_version_the_replicas_cannot_load_is_unavailable_with_the_reason():
     client = ModelClient(ModelCatalog(EngineRegistry()), {"engine": UnloadableDeployment()})
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(DomainError) as raised:
         await client.predict("engine", [{"RPM": [800, 900]}])
     assert raised.value.code == "UNAVAILABLE"
     assert "engine v3 cannot be loaded: a engine model for inputs RPM;" in raised.value.message

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from serve_apps.trip_summaries import TripSummaryCache
+from ml.trip_summaries import TripSummaryCache
 
 DAY = datetime(2026, 11, 20, 8, tzinfo=timezone.utc)
 
