@@ -20,13 +20,13 @@ test: $(STAMP)
 	$(VENV)/bin/pytest
 
 bench-cancel: $(STAMP)
-	$(PY) -m tests.load.bench_cancel
+	$(PY) -m tests.bench.cancel
 
 bench-telemetry: $(STAMP)
-	$(PY) -m tests.load.bench_telemetry
+	$(PY) -m tests.bench.telemetry
 
 bench-predict: $(STAMP)
-	$(PY) -m tests.load.bench_predict
+	$(PY) -m tests.bench.predict
 
 load-test: $(STAMP)
 	$(PY) -m tests.load.run_locust

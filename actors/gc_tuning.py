@@ -4,10 +4,8 @@ short-lived ones: vehicle and booking shards, device bridges, the API replicas.
 With CPython's default thresholds (700, 10, 10) the tasks of a delivered batch, still waiting
 on their COPY, survive into the old generation by the thousand; that soon triggers full
 collections, each walking every activated entity and everything Ray and the libraries
-imported. In a benchmark of 5,000 vehicle entities taking batches of 5 readings
-(tests/load/gc_ingest.py) the full collections took more than half of the time per message.
-In the API replica under the cancel benchmark, collections took 1.1 of its 7.2 CPU seconds.
-Freezing what exists at start-up keeps the imported modules out of those walks, and a larger
+imported, and they grow with the number of activated entities (tests/bench/gc_ingest.py shows
+the difference side by side). Freezing what exists at start-up keeps the imported modules out of those walks, and a larger
 first threshold lets short-lived objects die before a collection sees them. Cyclic garbage
 waits a little longer to be freed; everything else is still freed by reference counting at once.
 """

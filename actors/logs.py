@@ -38,8 +38,8 @@ def configure_serve_replica_logging(level: int = logging.INFO) -> None:
     """Inside a Serve replica: application logs go through Serve's own logger (JSON with the
     replica, route and Serve's request id, which is the X-Request-ID we answer with), into the
     replica's log file the dashboard shows. A stream handler would write to stderr, which Serve
-    redirects line by line into that same logger after a stack walk per line: under load that
-    cost a quarter of the API replica's CPU (py-spy, bench-cancel 2026-11-24)."""
+    redirects line by line into that same logger after a stack walk per line, a cost paid on
+    every request under load."""
     root = logging.getLogger()
     root.handlers[:] = [_ToServeLogger()]
     root.setLevel(level)

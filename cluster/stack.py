@@ -52,8 +52,8 @@ OUTBOX_RETENTION_DAYS = 30
 # Ray Serve's own fast path: direct ingress behind HAProxy, and RAY_SERVE_THROUGHPUT_OPTIMIZED
 # (user code and the handle router on the replica's main event loop; its gRPC between deployments
 # does not reach handles bound here, which the API's model calls choose themselves: model_client.py).
-# The latter halved a model prediction's latency through the API (p50 26 -> 13 ms, one client)
-# and raised its throughput about 1.3-1.8x here (`make bench-predict`). That mode also holds
+# The latter saves a thread hop per request, which matters most for model predictions through
+# the API (`make bench-predict` measures it). That mode also holds
 # replica log records back until 1,000 have gathered; writing each at once costs a file write
 # (microseconds) and lets an operator see a request's log line while it matters.
 # HAProxy's `timeout client` (an hour by default) is how long a client may stall, sending

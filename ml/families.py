@@ -156,8 +156,8 @@ class BoostedFamily:
         return {"features": self.input_names}
 
     def to(self, device: str) -> None:
-        """Serving placement. One CPU thread: serving batches are small, and a second OpenMP
-        thread cost more than it saved (battery, 1 row: 1.7 ms vs 2.3-7 ms); replicas scale out."""
+        """Serving placement. One CPU thread: serving batches are small, so a second OpenMP
+        thread costs more in hand-offs than it saves; replicas scale out instead."""
         for booster in self.boosters.values():
             booster.set_param({"device": device, "nthread": 1})
 

@@ -81,7 +81,7 @@ class ModelClient:
     async def _ask(self, name: str, version: ServedVersion, rows: np.ndarray) -> dict[str, list[float]]:
         # _by_reference=False: Serve's gRPC transport between replicas instead of a Ray actor call
         # (RAY_SERVE_THROUGHPUT_OPTIMIZED would make it the default, but the handles bound in the
-        # driver keep the driver's default). 249 -> 449 predictions/s through the API, p99 63 -> 36 ms
-        # at batch 1 (`make bench-predict`); the replicas run that server in either ingress mode.
+        # driver keep the driver's default). It is the faster of the two for these small requests
+        # (`make bench-predict` measures it); the replicas run that server in either ingress mode.
         handle = self.deployments[name].options(multiplexed_model_id=str(version.version), _by_reference=False)
         return await handle.predict.remote(rows)

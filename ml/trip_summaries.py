@@ -2,8 +2,8 @@
 
 The engine model reads a vehicle's last 28 days (ml/live.py). An earlier day's trip does not
 change once driven, so each is read out of PostgreSQL and summarised once, then found here by
-the end of its window; only new days cost a grid query (28 windows a prediction took 29 ms of
-PostgreSQL per vehicle, the latest one alone 1.2 ms).
+the end of its window; only new days cost a grid query, so a prediction reads one window out
+of PostgreSQL instead of 28.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 
 from db.audit import AuditRecord
 from serve_apps.audit_writer import AuditWriter
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from httpx_sse import aconnect_sse
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import create_booking, token_for, unique, wait_until
+from tests.helpers import create_booking, token_for, unique, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -165,13 +165,13 @@ async def test_a_webhook_timestamp_of_hundreds_of_digits_is_a_401(stack):
                                     {"tenant": "t\x00"}, {"sub": "u\x00"}, {"drop": "tenant"}],
                          ids=["null-tenant", "list-tenant", "empty-tenant", "empty-sub", "nul-tenant", "nul-sub",
                               "no-tenant"])
-async def test_a_token_must_name_a_user_and_a_tenant(stack, auth_settings, claims):
+async def test_a_token_must_name_a_user_and_a_tenant(stack, auth_config, claims):
     now = int(time.time())
-    payload = {"sub": "alice", "tenant": "probe-a", "role": "user", "aud": auth_settings.audience,
-               "iss": auth_settings.issuer, "iat": now, "exp": now + 60}
+    payload = {"sub": "alice", "tenant": "probe-a", "role": "user", "aud": auth_config.audience,
+               "iss": auth_config.issuer, "iat": now, "exp": now + 60}
     payload.pop(claims.pop("drop", None), None)
     payload.update(claims)
-    token = jwt.encode(payload, auth_settings.secret, algorithm="HS256")
+    token = jwt.encode(payload, auth_config.secret, algorithm="HS256")
     async with httpx.AsyncClient(base_url=stack.api_url, headers={"Authorization": f"Bearer {token}"}) as client:
         assert_error(await client.get("/v1/vehicles"), 401, "UNAUTHENTICATED")
 
@@ -202,7 +202,7 @@ async def test_another_tenants_operator_cannot_learn_that_a_vehicle_exists(stack
                  "CONFLICT")
 
 
-async def test_a_resume_id_of_thousands_of_digits_starts_the_stream_afresh(stack, make_client, auth_settings):
+async def test_a_resume_id_of_thousands_of_digits_starts_the_stream_afresh(stack, make_client, auth_config):
     vehicle_id = await register(make_client)
     user = make_client("driver", tenant="probe-a")
     huge = "x-" + "9" * 5000
@@ -210,17 +210,17 @@ async def test_a_resume_id_of_thousands_of_digits_starts_the_stream_afresh(stack
         first = await asyncio.wait_for(anext(source.aiter_sse()), 20)
     assert first.event == "state"
     url = stack.api_url.replace("http://", "ws://") + f"/v1/vehicles/{vehicle_id}/ws"
-    token = token_for(auth_settings, "driver", "probe-a")
+    token = token_for(auth_config, "driver", "probe-a")
     async with ws_connect(f"{url}?access_token={token}&last_event_id={huge}", open_timeout=20) as socket:
         assert json.loads(await asyncio.wait_for(socket.recv(), 20))["type"] == "state"
 
 
 @pytest.mark.parametrize("path", ["/v1/vehicles/{vehicle}/ws?access_token=garbage", "/v1/vehicles/van%00x/ws?access_token={token}"],
                          ids=["bad-token", "bad-vehicle-id"])
-async def test_a_refused_websocket_is_closed_with_1008(stack, make_client, auth_settings, path):
+async def test_a_refused_websocket_is_closed_with_1008(stack, make_client, auth_config, path):
     vehicle_id = await register(make_client)
     url = stack.api_url.replace("http://", "ws://") + path.format(
-        vehicle=vehicle_id, token=token_for(auth_settings, "driver", "probe-a"))
+        vehicle=vehicle_id, token=token_for(auth_config, "driver", "probe-a"))
     async with ws_connect(url, open_timeout=20) as socket:
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(socket.recv(), 20)

@@ -12,7 +12,7 @@ from actors.topology import RAY_NAMESPACE
 from device_bridge.attach import attach, detach
 from device_bridge.config import load_config
 from device_bridge.registration import VehicleOfAnotherTenant
-from tests.conftest import unique, wait_until
+from tests.helpers import unique, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import pytest
 
 from device_bridge.trip_replay import ENCODINGS
 
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 

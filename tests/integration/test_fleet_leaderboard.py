@@ -3,7 +3,7 @@ first, with scores lowered by the harsh events their readings show; no other ten
 
 import pytest
 
-from tests.conftest import unique
+from tests.helpers import unique
 from tests.integration.test_vehicle_api import register
 
 pytestmark = pytest.mark.integration

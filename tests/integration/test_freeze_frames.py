@@ -9,7 +9,7 @@ import pytest
 
 from db import vehicles as repo
 from device_bridge.obd_reader import AdapterConfig, AdapterReader
-from tests.conftest import unique, wait_until
+from tests.helpers import unique, wait_until
 
 pytestmark = pytest.mark.integration
 

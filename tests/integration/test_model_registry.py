@@ -18,7 +18,7 @@ from ml.registry import (
     CorruptArtifact, IncompatibleArtifact, InvalidArtifact, MissingArtifact, ModelRegistry, RegistryError, UnknownVersion,
 )
 from ml.train import load, train
-from tests.conftest import unique
+from tests.helpers import unique
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from ml.features import BRAKE_FEATURES, ENGINE_HISTORY_DAYS, ENGINE_SUMMARIES, I
 from ml.inputs import to_instances
 from ml.deployments import model_server_handle
 from ml.simulator import FleetConfig, simulate
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 

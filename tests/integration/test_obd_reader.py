@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from device_bridge.obd_reader import AdapterConfig, AdapterReader
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 

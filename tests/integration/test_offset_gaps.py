@@ -1,6 +1,6 @@
 """OffsetGapGuard with a real consumer on the real broker: a fetch that answers past the offset
 asked for (which the embedded broker does now and then while a partition is being written;
-`python -m tests.load.offset_gaps` measures how often) loses nothing."""
+`python -m tests.bench.offset_gaps` measures how often) loses nothing."""
 
 import uuid
 

@@ -11,7 +11,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                status_code_conformance)
 
 from serve_apps.ingress import create_app
-from tests.conftest import token_for
+from tests.helpers import token_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +27,6 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @schema.parametrize()
 @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
                      suppress_health_check=list(hypothesis.HealthCheck))
-def test_generated_requests_get_declared_answers_and_no_5xx(case, role, stack, auth_settings):
-    headers = {"Authorization": f"Bearer {token_for(auth_settings, f'fuzz-{role}', 'fuzz', role)}"}
+def test_generated_requests_get_declared_answers_and_no_5xx(case, role, stack, auth_config):
+    headers = {"Authorization": f"Bearer {token_for(auth_config, f'fuzz-{role}', 'fuzz', role)}"}
     case.call_and_validate(base_url=stack.api_url, headers=headers, checks=CHECKS, timeout=30)

@@ -12,7 +12,7 @@ from db.events import BookingCancelled
 from actors.outbox_relay import OutboxRelay
 from db.outbox import BOOKING_EVENTS_TOPIC
 from db import outbox
-from tests.conftest import insert_event
+from tests.helpers import insert_event
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 
 from db.migrate import apply_migrations
 from db.tenancy import TENANT_ROLE, tenant_scope
-from tests.conftest import fresh_database, unique
+from tests.helpers import fresh_database, unique
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from httpx_sse import aconnect_sse
 from websockets.asyncio.client import connect as ws_connect
 
-from tests.conftest import token_for, unique
+from tests.helpers import token_for, unique
 
 pytestmark = pytest.mark.integration
 
@@ -52,10 +52,10 @@ async def test_sse_client_receives_state_then_readings_and_alerts(stack, make_cl
         assert (alert["change"], alert["key"]) == ("raised", "coolant_high")
 
 
-async def test_websocket_client_receives_readings(stack, make_client, auth_settings):
+async def test_websocket_client_receives_readings(stack, make_client, auth_config):
     vehicle_id = await register(make_client, "fleet-s")
     url = stack.api_url.replace("http://", "ws://") + f"/v1/vehicles/{vehicle_id}/ws"
-    token = token_for(auth_settings, "driver", "fleet-s")
+    token = token_for(auth_config, "driver", "fleet-s")
     async with ws_connect(f"{url}?access_token={token}", open_timeout=20) as socket:
         state = json.loads(await asyncio.wait_for(socket.recv(), 20))
         assert state["type"] == "state" and state["vehicle"]["vehicle_id"] == vehicle_id
@@ -81,13 +81,13 @@ async def test_fleet_stream_carries_the_tenants_alerts_only(stack, make_client):
         assert alert["vehicle_id"] == other_vehicle, "fleet-g's stream starts with its own alert, not fleet-f's"
 
 
-async def test_streams_of_another_tenants_vehicle_are_refused(stack, make_client, auth_settings):
+async def test_streams_of_another_tenants_vehicle_are_refused(stack, make_client, auth_config):
     vehicle_id = await register(make_client, "fleet-s")
     outsider = make_client("mallory", tenant="fleet-x")
     response = await outsider.get(f"/v1/vehicles/{vehicle_id}/stream")
     assert response.status_code == 404 and response.json()["error"] == "NOT_FOUND"
     url = stack.api_url.replace("http://", "ws://") + f"/v1/vehicles/{vehicle_id}/ws"
-    for query in (f"?access_token={token_for(auth_settings, 'mallory', 'fleet-x')}", "", "?access_token=garbage"):
+    for query in (f"?access_token={token_for(auth_config, 'mallory', 'fleet-x')}", "", "?access_token=garbage"):
         with pytest.raises(Exception) as refused:  # handshake refused (403) or closed with 1008
             async with ws_connect(url + query, open_timeout=20) as socket:
                 await asyncio.wait_for(socket.recv(), 5)
@@ -131,11 +131,11 @@ async def test_an_sse_client_reconnecting_with_last_event_id_gets_what_it_missed
 
 
 async def test_a_websocket_client_reconnecting_with_last_event_id_gets_what_it_missed(stack, make_client,
-                                                                                     auth_settings):
+                                                                                     auth_config):
     vehicle_id = await register(make_client, "fleet-s")
     client = make_client("driver", tenant="fleet-s")
     url = (stack.api_url.replace("http://", "ws://") + f"/v1/vehicles/{vehicle_id}/ws"
-           f"?access_token={token_for(auth_settings, 'driver', 'fleet-s')}")
+           f"?access_token={token_for(auth_config, 'driver', 'fleet-s')}")
 
     async def ingest(value, second):
         response = await client.post(f"/v1/vehicles/{vehicle_id}/telemetry",

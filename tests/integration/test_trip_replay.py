@@ -10,7 +10,7 @@ import pytest
 from device_bridge.obd_reader import AdapterConfig, AdapterReader
 from device_bridge.trip_replay import DEGRADING_LEAD_DAYS, DEMO_FLEET, ENCODINGS, demo_stories, obd_answer
 from ml.simulator import PIDS, SAMPLES_PER_DAY, simulate
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 SAMPLE = {"RPM": 2345.5, "SPEED": 57.0, "ENGINE_LOAD": 43.2, "THROTTLE_POS": 18.0, "COOLANT_TEMP": 97.4,

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from db.outbox import VEHICLE_ALERTS_TOPIC
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 from tests.integration.test_vehicle_entity import registered
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,7 @@ read live state and history; tenants never see each other's vehicles."""
 
 import pytest
 
-from tests.conftest import unique
+from tests.helpers import unique
 
 pytestmark = pytest.mark.integration
 

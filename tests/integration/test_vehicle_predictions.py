@@ -20,7 +20,7 @@ from ml import train
 from ml.features import ENGINE_HISTORY_DAYS, battery_features, brake_features, engine_histories
 from ml.live import LIVE_WINDOWS
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, FleetConfig, simulate
-from tests.conftest import unique
+from tests.helpers import unique
 
 pytestmark = pytest.mark.integration
 TENANT = "predictions"

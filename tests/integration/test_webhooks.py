@@ -15,7 +15,7 @@ import pytest
 from serve_apps.ingress import create_app
 from serve_apps.services import open_services
 from serve_apps.webhooks import MAX_SKEW_SECONDS, signature
-from tests.conftest import unique
+from tests.helpers import unique
 from tests.integration.test_vehicle_api import register
 
 pytestmark = pytest.mark.integration

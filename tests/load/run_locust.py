@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cluster.stack import LocalStack
 from tests.load.scenario import LOAD_TEST_USER_PREFIX
-from tests.load.bench_stack import bench_settings, default_state_dir
+from tests.bench.stack import bench_settings, default_state_dir
 
 CONSUMERS = ("notifications", "property-management")
 

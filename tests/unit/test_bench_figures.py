@@ -1,8 +1,8 @@
 """The benchmarks' arithmetic on a phase's raw result (they run only by hand, so a broken
 summary would otherwise show up first in someone's benchmark run)."""
 
-from tests.load.bench_cancel import summary
-from tests.load.bench_predict import phase_figures
+from tests.bench.cancel import summary
+from tests.bench.predict import phase_figures
 
 
 def test_a_phase_is_summarised_with_or_without_a_cpu_split():

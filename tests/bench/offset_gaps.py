@@ -3,7 +3,7 @@ offset_gaps.py) reads them all: two producers write 50-record batches to a 6-par
 as fast as they can while four consumer groups read it, two taking fetches as they come, two
 through the guard, each doing a little work per fetch (2 or 5 ms) as the booking consumers do.
 
-    .venv/bin/python -m tests.load.offset_gaps [--seconds 60]
+    .venv/bin/python -m tests.bench.offset_gaps [--seconds 60]
 
 Prints a line every 10 s; then what the broker's log holds (read again from the start), and per
 consumer group: records read, holes read again, the log's records it never read.

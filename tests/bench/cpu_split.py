@@ -27,7 +27,7 @@ def role_of(process: psutil.Process) -> str:
         return "ray::" + match.group(1)
     if name.startswith("postgres") or "postgres:" in title:
         return "postgres"
-    for marker, role in (("tests.load.closed_loop", "load generator"), ("locust", "load generator"),
+    for marker, role in (("tests.bench.closed_loop", "load generator"), ("locust", "load generator"),
                          ("gcs_server", "ray gcs"), ("raylet", "raylet"), ("dashboard", "ray dashboard"),
                          ("haproxy", "haproxy"), ("broker", "broker (tansu)"), ("log_monitor", "ray log monitor")):
         if marker in title:

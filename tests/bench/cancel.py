@@ -1,7 +1,7 @@
 """`make bench-cancel`: the cancel endpoint against a no-op Serve endpoint, side by side in one
 stack and one run, under the same closed-loop load; plus commit-to-consumer latency.
 
-    .venv/bin/python -m tests.load.bench_cancel [--ingress direct|proxy] [--duration 15]
+    .venv/bin/python -m tests.bench.cancel [--ingress direct|proxy] [--duration 15]
 
 Prints req/s and p50/p95/p99 for both, the ratio cancel/no-op, and commit-to-consumer
 p50/p99 both under that saturating load and with cancels paced at --paced-rate per second;
@@ -27,8 +27,8 @@ from actors.topology import RAY_NAMESPACE
 from cluster.stack import LocalStack
 from actors.topology import consumer_name
 from serve_apps.auth import issue_token
-from tests.load.bench_stack import bench_settings, default_state_dir
-from tests.load.cpu_split import CpuSplit, children_cpu_seconds, format_split
+from tests.bench.stack import bench_settings, default_state_dir
+from tests.bench.cpu_split import CpuSplit, children_cpu_seconds, format_split
 
 BENCH_USER = "bench-user"
 
@@ -50,7 +50,7 @@ async def seed_bookings(pool, count: int) -> list[str]:
 
 def load(url: str, args: argparse.Namespace, **extra: str) -> dict:
     """One closed_loop run in its own process, with the CPU each process role spent meanwhile."""
-    cmd = [sys.executable, "-m", "tests.load.closed_loop", "--url", url,
+    cmd = [sys.executable, "-m", "tests.bench.closed_loop", "--url", url,
            "--concurrency", str(args.concurrency), "--duration", str(args.duration)]
     if getattr(args, "rate", None):
         cmd += ["--rate", str(args.rate)]

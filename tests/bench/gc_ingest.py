@@ -2,7 +2,7 @@
 settings and with actors/gc_tuning.py, measured side by side (each setting in its own process,
 alternating, so that machine noise hits both alike).
 
-    .venv/bin/python -m tests.load.gc_ingest [--vehicles 5000] [--rounds 20] [--repeats 3]
+    .venv/bin/python -m tests.bench.gc_ingest [--vehicles 5000] [--rounds 20] [--repeats 3]
 
 Each round delivers one batch of 5 readings to every vehicle through a real EntityHost and
 VehicleEntity, as ShardActor.deliver does; the telemetry writer is replaced by one that holds
@@ -113,7 +113,7 @@ def main() -> None:
     results: dict[str, list[dict]] = {"default": [], "tuned": []}
     for repeat in range(args.repeats):
         for setting in results:
-            out = subprocess.run([sys.executable, "-m", "tests.load.gc_ingest", "--setting", setting,
+            out = subprocess.run([sys.executable, "-m", "tests.bench.gc_ingest", "--setting", setting,
                                   "--vehicles", str(args.vehicles), "--rounds", str(args.rounds)],
                                  check=True, capture_output=True, text=True).stdout
             results[setting].append(json.loads(out))

@@ -2,7 +2,7 @@
 1,000 and 10,000 synthetic vehicles; memory per activated vehicle; and the latency from a
 reading's capture by the bridge to its arrival at SSE clients, all in one run on one stack.
 
-    .venv/bin/python -m tests.load.bench_telemetry [--vehicles 1000 10000] [--rate 60000]
+    .venv/bin/python -m tests.bench.telemetry [--vehicles 1000 10000] [--rate 100000]
                                                    [--duration 15] [--clients 100]
 
 The synthetic bridge offers --rate readings/s through the same batcher and shard routing as
@@ -31,8 +31,8 @@ from cluster.stack import LocalStack
 from actors.topology import vehicle_router
 from device_bridge.synthetic import SyntheticBridgeActor
 from serve_apps.auth import issue_token
-from tests.load.bench_stack import bench_settings, default_state_dir
-from tests.load.cpu_split import CpuSplit, format_split
+from tests.bench.stack import bench_settings, default_state_dir
+from tests.bench.cpu_split import CpuSplit, format_split
 
 TENANT = "bench"
 WATCHED_VEHICLES = 10

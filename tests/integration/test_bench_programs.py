@@ -1,4 +1,4 @@
-"""Every benchmark the README names runs end to end at a tiny size, each starting its own stack
+"""Every benchmark docs/performance.md names runs end to end at a tiny size, each starting its own stack
 as it does by hand, and prints its figures and plot (nobody runs them otherwise until they
 measure something, so a broken one would first show up in someone's measurement). The figures
 themselves are not checked: at this size and on shared cores they mean nothing."""
@@ -13,12 +13,12 @@ pytestmark = pytest.mark.integration
 
 # module -> (tiny arguments, lines its report must contain)
 BENCHMARKS = {
-    "bench_cancel": (["--duration", "1", "--concurrency", "4", "--bookings", "300", "--paced-rate", "10"],
+    "cancel": (["--duration", "1", "--concurrency", "4", "--bookings", "300", "--paced-rate", "10"],
                      ["ratio cancel/no-op", "events applied by each consumer", "commit-to-consumer"]),
-    "bench_telemetry": (["--vehicles", "50", "--duration", "5", "--clients", "2", "--rate", "2000",
+    "telemetry": (["--vehicles", "50", "--duration", "5", "--clients", "2", "--rate", "2000",
                          "--paced-rate", "500"],
                         ["accepted/s", "CPU by process role", "capture -> SSE client"]),
-    "bench_predict": (["--seconds", "1", "--batch-sizes", "1", "--warmup", "0", "--concurrency", "2"],
+    "predict": (["--seconds", "1", "--batch-sizes", "1", "--warmup", "0", "--concurrency", "2"],
                       ["target: battery (XGBoost) p99", "failed requests (not HTTP 200): 0 of"]),
 }
 
@@ -29,7 +29,7 @@ def test_the_benchmark_runs_and_reports(module, tmp_path):
     # As a newcomer runs it: every service embedded, its state in tmp_path (a DATABASE_URL the
     # tests are given holds the other stacks' rows, such as registry versions of other roots).
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "RAY_ADDRESS")}
-    done = subprocess.run([sys.executable, "-m", f"tests.load.{module}", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", f"tests.bench.{module}", *args], capture_output=True, text=True,
                           env={**env, "FLEETRAY_STATE_DIR": str(tmp_path)}, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     for line in expected:
@@ -39,7 +39,7 @@ def test_the_benchmark_runs_and_reports(module, tmp_path):
 
 def test_the_engine_window_cost_benchmark_runs_and_reports(embedded_postgres):
     """It needs a PostgreSQL server (DATABASE_URL) and makes its own scratch database there."""
-    done = subprocess.run([sys.executable, "-m", "tests.load.engine_window_cost", "--vehicles", "2", "--days", "30",
+    done = subprocess.run([sys.executable, "-m", "tests.bench.engine_window_cost", "--vehicles", "2", "--days", "30",
                            "--repeats", "1"], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "DATABASE_URL": embedded_postgres.get_uri()})
     assert done.returncode == 0, done.stderr[-4000:]
@@ -47,9 +47,9 @@ def test_the_engine_window_cost_benchmark_runs_and_reports(embedded_postgres):
 
 
 def test_the_offset_gap_stress_runs_and_the_guarded_groups_miss_nothing():
-    done = subprocess.run([sys.executable, "-m", "tests.load.offset_gaps", "--seconds", "2"],
+    done = subprocess.run([sys.executable, "-m", "tests.bench.offset_gaps", "--seconds", "2"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-4000:]
     guarded = [line for line in done.stdout.splitlines() if line.strip().startswith("guarded")]
-    # Records the broker acknowledged but does not hold no consumer can read (see the README).
+    # Records the broker acknowledged but does not hold no consumer can read (docs/known-limitations.md).
     assert len(guarded) == 2 and all("missing 0 of the log's" in line for line in guarded), done.stdout

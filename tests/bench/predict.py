@@ -3,7 +3,7 @@ every model family (engine: the PyTorch sequence model; battery and brakes: XGBo
 no-op Serve endpoint, at 1, 8 and 64 instances per request, side by side in one stack and one
 run under the same closed-loop load.
 
-    .venv/bin/python -m tests.load.bench_predict [--seconds 10] [--concurrency 8]
+    .venv/bin/python -m tests.bench.predict [--seconds 10] [--concurrency 8]
                                                  [--batch-sizes 1 8 64] [--state-dir DIR]
 
 The stack runs without the demo fleet (nothing else on the cores) with its state in a temporary
@@ -11,7 +11,7 @@ directory unless --state-dir is given (with DATABASE_URL set, that database and 
 registry it describes are used instead); a registry without promoted models gets small ones trained
 first (ml/defaults.py, about 40 s on 2 cores). Instances are vehicle-days of a simulated fleet
 (NaN sent as null); the no-op endpoint gets the same POST body, so each batch size compares the
-same request bytes. Each phase is tests/load/closed_loop.py in its own process; every response
+same request bytes. Each phase is tests/bench/closed_loop.py in its own process; every response
 must be a 200 and the failures are counted. Prints a table with each endpoint's p99 relative to
 the no-op's and to battery's (targets: p99 < 50 ms at batch 1 for the XGBoost models, the
 sequence model within 3x of battery), and writes predict.json and predict.png to the results
@@ -45,8 +45,8 @@ from ml.inputs import to_instances
 from ml.deployments import API_APP, deployment_name, model_server_handle
 from ml.simulator import FleetConfig, simulate
 from serve_apps.auth import issue_token
-from tests.load.bench_cancel import summary
-from tests.load.bench_stack import bench_settings, default_state_dir
+from tests.bench.cancel import summary
+from tests.bench.stack import bench_settings, default_state_dir
 
 REPO = Path(__file__).resolve().parents[2]
 NOOP = "no-op"
@@ -55,7 +55,7 @@ XGBOOST_TARGET_P99_MS = 50.0
 SEQUENCE_TARGET_RATIO = 3.0
 # closed_loop.run in its own process, its arguments on stdin (a batch of 64 instances can be
 # larger than one command-line argument may be).
-LOAD_RUNNER = ("import asyncio, json, sys; from tests.load.closed_loop import run; "
+LOAD_RUNNER = ("import asyncio, json, sys; from tests.bench.closed_loop import run; "
                "json.dump(asyncio.run(run(**json.load(sys.stdin))), sys.stdout)")
 
 
@@ -75,7 +75,7 @@ def instances_by_family(count: int) -> dict[str, list[dict]]:
 
 
 async def load(url: str, body: str, token: str, concurrency: int, seconds: float) -> dict:
-    """One closed-loop phase (tests/load/closed_loop.py): POST `body` with `concurrency`
+    """One closed-loop phase (tests/bench/closed_loop.py): POST `body` with `concurrency`
     connections for `seconds`; its progress lines go to stderr."""
     args = {"url_template": url, "method": "POST", "body": body, "token": token, "ids": [],
             "concurrency": concurrency, "duration": seconds}

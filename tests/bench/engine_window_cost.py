@@ -3,7 +3,7 @@ latest trip alone, the latest trip and the 27 earlier days' trips, and the same 
 earlier days' summaries are cached (ml/trip_summaries.py: only their window ends are
 looked up).
 
-    DATABASE_URL=postgresql://... .venv/bin/python -m tests.load.engine_window_cost [--vehicles 20] [--days 60]
+    DATABASE_URL=postgresql://... .venv/bin/python -m tests.bench.engine_window_cost [--vehicles 20] [--days 60]
 
 It creates a scratch database `engine_window_cost` on that server (dropped at the end) with
 the stack's migrations, fills it with `--vehicles` vehicles x `--days` days x 6 trips a day x

