@@ -9,27 +9,32 @@ the guard against writers outside this actor (another replica, a restarted shard
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
 
-from actors.entity_runtime import CommandEntity, error
+from actors.entity_runtime import ShardRouter, TenantEntity, error
 from db.events import BookingCancelled
 from db import bookings as repo
+from db.errors import unwrap
 from db.pool import create_pool
 
 Reply = dict[str, Any]
 
 
-class BookingEntity(CommandEntity):
+class BookingEntity(TenantEntity):
+    open_commands = frozenset({"create"})
+    not_found = "Booking not found"
+
     def __init__(self, booking_id: uuid.UUID, state: dict[str, Any] | None, pool: asyncpg.Pool):
         self.booking_id = booking_id
         self.state = state
         self.pool = pool
 
-    def _visible_to(self, tenant_id: str) -> bool:
-        return self.state is not None and self.state["tenant_id"] == tenant_id
+    def owner(self) -> str | None:
+        return None if self.state is None else self.state["tenant_id"]
 
     async def on_create(self, tenant_id: str, user_id: str, resource_id: str,
                         confirmation_code: str, starts_at: datetime, ends_at: datetime) -> Reply:
@@ -46,15 +51,11 @@ class BookingEntity(CommandEntity):
         return {"booking": self.state}
 
     async def on_get(self, tenant_id: str, user_id: str, role: str) -> Reply:
-        if not self._visible_to(tenant_id):
-            return error("NOT_FOUND", "Booking not found")
         if role != "operator" and self.state["user_id"] != user_id:
             return error("UNAUTHORIZED", "You do not own this booking")
         return {"booking": self.state}
 
     async def on_cancel(self, tenant_id: str, user_id: str, reason: str, notes: str | None) -> Reply:
-        if not self._visible_to(tenant_id):
-            return error("NOT_FOUND", "Booking not found")
         state = self.state
         if state["user_id"] != user_id:
             return error("UNAUTHORIZED", "You do not own this booking")
@@ -80,8 +81,6 @@ class BookingEntity(CommandEntity):
         return {"booking": self.state, "event_id": event["event_id"]}
 
     async def on_complete(self, tenant_id: str) -> Reply:
-        if not self._visible_to(tenant_id):
-            return error("NOT_FOUND", "Booking not found")
         if self.state["status"] == "completed":
             return {"booking": self.state}
         if self.state["status"] != "confirmed":
@@ -113,3 +112,39 @@ class BookingKind:
 
 
 BOOKING_KIND = ("booking", "actors.booking:BookingKind")
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    booking: dict[str, Any]
+    already_cancelled: bool  # a repeated cancel: nothing was written, no event published
+    event_id: str | None     # the BookingCancelled event this cancel stored
+
+
+class BookingClient:
+    """Booking entities addressed by id. Every call names the caller's tenant; a refusal raises
+    DomainError (NOT_FOUND for another tenant's booking, UNAUTHORIZED, INVALID_STATUS, CONFLICT)."""
+
+    def __init__(self, router: ShardRouter):
+        self.router = router
+
+    async def _ask(self, booking_id: uuid.UUID | str, command: str, **payload: Any) -> Reply:
+        return await self.router.ask(str(booking_id), command, payload)
+
+    async def create(self, booking_id: uuid.UUID | str, *, tenant_id: str, user_id: str, resource_id: str,
+                     confirmation_code: str, starts_at: datetime, ends_at: datetime) -> dict[str, Any]:
+        """The booking created, or the one a retry with the same id created before."""
+        return unwrap(await self._ask(booking_id, "create", tenant_id=tenant_id, user_id=user_id,
+                                      resource_id=resource_id, confirmation_code=confirmation_code,
+                                      starts_at=starts_at, ends_at=ends_at), "booking")
+
+    async def get(self, booking_id: uuid.UUID | str, *, tenant_id: str, user_id: str, role: str) -> dict[str, Any]:
+        return unwrap(await self._ask(booking_id, "get", tenant_id=tenant_id, user_id=user_id, role=role), "booking")
+
+    async def cancel(self, booking_id: uuid.UUID | str, *, tenant_id: str, user_id: str, reason: str,
+                     notes: str | None) -> Cancellation:
+        reply = await self._ask(booking_id, "cancel", tenant_id=tenant_id, user_id=user_id, reason=reason, notes=notes)
+        return Cancellation(unwrap(reply, "booking"), reply.get("already_cancelled", False), reply.get("event_id"))
+
+    async def complete(self, booking_id: uuid.UUID | str, *, tenant_id: str) -> dict[str, Any]:
+        return unwrap(await self._ask(booking_id, "complete", tenant_id=tenant_id), "booking")

@@ -48,6 +48,25 @@ class CommandEntity:
         return await handler(**payload)
 
 
+class TenantEntity(CommandEntity):
+    """An entity owned by one tenant. Every command names the caller's tenant, and another
+    tenant's entity answers NOT_FOUND, as one that does not exist would: checked here, once for
+    every command but `open_commands` (those that create the entity check for themselves)."""
+
+    __slots__ = ()
+    open_commands: frozenset[str] = frozenset()
+    not_found: str = "Not found"
+
+    def owner(self) -> str | None:
+        """The owning tenant; None while the entity does not exist."""
+        raise NotImplementedError
+
+    async def handle(self, command: str, payload: dict[str, Any]) -> Any:
+        if command not in self.open_commands and self.owner() != payload["tenant_id"]:
+            return error("NOT_FOUND", self.not_found)
+        return await super().handle(command, payload)
+
+
 class EntityKind(Protocol):
     """What a shard needs to host one kind of entity (bookings, vehicles, ...)."""
 

@@ -24,6 +24,7 @@ from actors.entity_runtime import ShardRouter
 from actors import metrics
 from actors.logs import configure_json_logging
 from actors.predictions import VehiclePredictor, VehicleRef
+from actors.vehicle import VehicleClient
 from db.pool import create_pool
 from ml import live
 from ml.registry import ModelRegistry
@@ -55,7 +56,7 @@ class MaintenanceSweepActor(BackgroundLoopActor):
         self.database_url = database_url
         self.registry_uri = registry_uri
         self.interval_seconds = interval_seconds
-        self.vehicles = ShardRouter(vehicle_shards)
+        self.vehicles = VehicleClient(ShardRouter(vehicle_shards))
         self._predictor: VehiclePredictor | None = None
         self._swept: dict[str, datetime] = {}  # vehicle id -> its last_seen when it was last swept
 

@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from actors.entity_runtime import ShardRouter
-from db.errors import DomainError, unwrap
+from actors.vehicle import VehicleClient
+from db.errors import DomainError
 from ml import live
 from ml.model_client import ModelClient
 from ml.trip_summaries import TripSummaryCache
@@ -37,7 +37,7 @@ class VehiclePrediction:
 
 
 class VehiclePredictor:
-    def __init__(self, vehicles: ShardRouter, models: ModelClient, trip_summaries: TripSummaryCache):
+    def __init__(self, vehicles: VehicleClient, models: ModelClient, trip_summaries: TripSummaryCache):
         self.vehicles = vehicles
         self.models = models
         self.trip_summaries = trip_summaries
@@ -47,12 +47,11 @@ class VehiclePredictor:
         cleared. An entity's domain error (another tenant's vehicle) raises as a DomainError."""
         columns = await asyncio.gather(*(self.predict_family(family, targets) for family in families))
         results = [{family: column[i] for family, column in zip(families, columns)} for i in range(len(targets))]
-        replies = await asyncio.gather(*(
-            self.vehicles.ask(target.vehicle_id, "maintenance", {
-                "tenant_id": target.tenant_id,
-                "predictions": {family: r for family, r in by_family.items() if "outputs" in r}})
+        changes = await asyncio.gather(*(
+            self.vehicles.maintenance(target.vehicle_id, tenant_id=target.tenant_id,
+                                      predictions={family: r for family, r in by_family.items() if "outputs" in r})
             for target, by_family in zip(targets, results)))
-        return [VehiclePrediction(by_family, unwrap(reply, "alerts")) for by_family, reply in zip(results, replies)]
+        return [VehiclePrediction(by_family, alerts) for by_family, alerts in zip(results, changes)]
 
     async def predict_family(self, family: str, targets: Sequence[VehicleRef]) -> list[Result]:
         """One result per target; the targets' instances go to the model in one request."""
@@ -60,12 +59,16 @@ class VehiclePredictor:
         if window is None:
             return [{"unavailable": "no live inputs"} for _ in targets]
         known = [self.trip_summaries.known(target.vehicle_id) if window.history_days else {} for target in targets]
-        windows = await asyncio.gather(*(self._window(target, window, ends) for target, ends in zip(targets, known)))
+        replies = await asyncio.gather(*(
+            self.vehicles.window(target.vehicle_id, tenant_id=target.tenant_id, request=window.request(),
+                                 known_ends=list(ends))
+            for target, ends in zip(targets, known)))
         results: list[Result] = [{} for _ in targets]
         instances, owners = [], []
-        for i, latest in enumerate(windows):
-            if isinstance(latest, str):
-                results[i] = {"unavailable": latest}
+        windows = [reply.window for reply in replies]
+        for i, (latest, reply) in enumerate(zip(windows, replies)):
+            if latest is None:
+                results[i] = {"unavailable": reply.reason}
                 continue
             try:
                 history = self._day_summaries(targets[i].vehicle_id, latest.get("history", ()), known[i])
@@ -106,11 +109,3 @@ class VehiclePredictor:
             self.trip_summaries.keep(vehicle_id, {day["end"]: summary for day, summary in zip(history, summaries)
                                                   if day is not None})
         return summaries
-
-    async def _window(self, target: VehicleRef, window: live.LiveWindow, known: dict[datetime, Any]) -> dict | str:
-        """The entity's window, or why there is none; earlier days whose end is `known` come
-        without their grids."""
-        answer = await self.vehicles.ask(target.vehicle_id, "window", {"tenant_id": target.tenant_id,
-                                                                       **window.request(), "known_ends": list(known)})
-        latest = unwrap(answer, "window")
-        return answer["reason"] if latest is None else latest

@@ -19,12 +19,13 @@ from typing import Any, Sequence
 
 import asyncpg
 
-from actors.entity_runtime import CommandEntity, error
+from actors.entity_runtime import ShardRouter, TenantEntity, error
 from actors.event_ring import RingRead, RingRegistry
 from db.events import VehicleAlertEvent
 from actors.telemetry_writer import TelemetryWriter
 from actors.vehicle_rules import HARSH_PENALTY, Alert, AlertChange, AlertRules, VehicleMonitor
 from db import vehicles as repo
+from db.errors import unwrap
 from db.vehicle_alerts import open_alerts, record_alert_events
 from db.pool import create_pool
 from db.timestamps import EARLIEST, instant_problem, text_problem
@@ -99,8 +100,10 @@ class PidState:
                 "stats": {"count": self.count, "mean": self.mean, "min": self.minimum, "max": self.maximum}}
 
 
-class VehicleEntity(CommandEntity):
+class VehicleEntity(TenantEntity):
     # Slots, not a __dict__: tens of thousands of these live in one shard.
+    open_commands = frozenset({"register"})
+    not_found = "Vehicle not found"
     __slots__ = ("vehicle_id", "registration", "kind", "pids", "dtcs", "connection", "last_seen", "monitor",
                  "pad_odometer", "pad_change_looked_up")
 
@@ -128,12 +131,12 @@ class VehicleEntity(CommandEntity):
         for r in await open_alerts(self.kind.pool, self.vehicle_id):
             self.monitor.open_alerts[r["key"]] = Alert(**r)
 
-    def _visible_to(self, tenant_id: str) -> bool:
-        return self.registration is not None and self.registration.tenant_id == tenant_id
+    def owner(self) -> str | None:
+        return None if self.registration is None else self.registration.tenant_id
 
     async def on_register(self, tenant_id: str, name: str, vin: str | None, adapter: dict[str, Any]) -> Reply:
         if self.registration is not None:  # another tenant's vehicle is not found, as on every route
-            if not self._visible_to(tenant_id):
+            if self.owner() != tenant_id:
                 return error("NOT_FOUND", f"Vehicle {self.vehicle_id} cannot be registered in this tenant")
             return error("CONFLICT", f"Vehicle {self.vehicle_id} is already registered")
         row = await repo.insert_vehicle(self.kind.pool, vehicle_id=self.vehicle_id, tenant_id=tenant_id,
@@ -149,8 +152,6 @@ class VehicleEntity(CommandEntity):
         """Apply a batch: readings as (pid, value, unit, captured_at), trouble-code reports as
         (codes, captured_at) or (codes, captured_at, freeze frames by code). Returns once the
         telemetry is committed."""
-        if not self._visible_to(tenant_id):
-            return error("NOT_FOUND", "Vehicle not found")
         problem = reading_problem(readings, datetime.now(timezone.utc))
         if problem:  # refused whole, before anything changes: nothing half-applied
             return error("INVALID_REQUEST", problem)
@@ -202,8 +203,6 @@ class VehicleEntity(CommandEntity):
 
     async def on_set_connection(self, tenant_id: str, status: str, vin: str | None = None) -> Reply:
         """The bridge reports its adapter's link (and the VIN it read once connected)."""
-        if not self._visible_to(tenant_id):
-            return error("NOT_FOUND", "Vehicle not found")
         if status != self.connection:
             self.kind.streams.publish(self.vehicle_id, {"type": "connection", "connection": status})
         self.connection = status
@@ -214,8 +213,6 @@ class VehicleEntity(CommandEntity):
 
     async def on_record_pad_change(self, tenant_id: str, changed_at: datetime) -> Reply:
         """An operator changed the brake pads: the distance for the brakes model restarts there."""
-        if not self._visible_to(tenant_id):
-            return error("NOT_FOUND", "Vehicle not found")
         await repo.record_pad_change(self.kind.pool, vehicle_id=self.vehicle_id, tenant_id=tenant_id,
                                      changed_at=changed_at)
         self.pad_odometer, self.pad_change_looked_up = None, False
@@ -252,8 +249,6 @@ class VehicleEntity(CommandEntity):
         without its signals where its end is in `known_ends` (the caller has it). With
         `pad_distance`, also the kilometres driven since the latest brake pad change. Everything
         acknowledged is already committed: messages to an entity run in order."""
-        if not self._visible_to(tenant_id):
-            return error("NOT_FOUND", "Vehicle not found")
         step = timedelta(seconds=step_seconds)
         pool = self.kind.pool
         earlier_ends: list[datetime | None] = []
@@ -290,8 +285,6 @@ class VehicleEntity(CommandEntity):
     async def on_maintenance(self, tenant_id: str, predictions: dict[str, dict]) -> Reply:
         """Raise or clear maintenance alerts from model predictions (vehicle_rules
         observe_predictions); each change commits with its outbox event."""
-        if not self._visible_to(tenant_id):
-            return error("NOT_FOUND", "Vehicle not found")
         before = dict(self.monitor.open_alerts)
         changes = self.monitor.observe_predictions(predictions, datetime.now(timezone.utc))
         if changes:
@@ -305,8 +298,6 @@ class VehicleEntity(CommandEntity):
         return {"alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
 
     async def on_get(self, tenant_id: str) -> Reply:
-        if not self._visible_to(tenant_id):
-            return error("NOT_FOUND", "Vehicle not found")
         return {"vehicle": self.view()}
 
     def view(self) -> dict[str, Any]:
@@ -392,3 +383,70 @@ class VehicleKind:
 
 
 VEHICLE_KIND = ("vehicle", "actors.vehicle:VehicleKind")
+
+
+Reading = tuple[str, float, str | None, datetime]  # (pid, value, unit, captured_at), as entities take them
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleWindow:
+    window: dict[str, Any] | None  # the grids and what else was asked for (VehicleEntity.on_window)
+    reason: str | None             # why there is none
+
+
+class VehicleClient:
+    """Vehicle entities addressed by id. Every call names the caller's tenant; a refusal raises
+    DomainError (NOT_FOUND for another tenant's vehicle, CONFLICT, INVALID_REQUEST)."""
+
+    def __init__(self, router: ShardRouter):
+        self.router = router
+
+    async def _ask(self, vehicle_id: str, command: str, **payload: Any) -> Reply:
+        return await self.router.ask(vehicle_id, command, payload)
+
+    async def register(self, vehicle_id: str, *, tenant_id: str, name: str, vin: str | None,
+                       adapter: dict[str, Any]) -> dict[str, Any]:
+        return unwrap(await self._ask(vehicle_id, "register", tenant_id=tenant_id, name=name, vin=vin,
+                                      adapter=adapter), "vehicle")
+
+    async def get(self, vehicle_id: str, *, tenant_id: str) -> dict[str, Any]:
+        """The vehicle's live state (VehicleEntity.view)."""
+        return unwrap(await self._ask(vehicle_id, "get", tenant_id=tenant_id), "vehicle")
+
+    async def ingest(self, vehicle_id: str, *, tenant_id: str, readings: Sequence[Reading]) -> int:
+        """Apply one batch; returns how many readings were stored, once they are committed."""
+        return unwrap(await self._ask(vehicle_id, "ingest", tenant_id=tenant_id, readings=readings), "accepted")
+
+    async def ingest_many(self, tenant_id: str, batches: dict[str, dict[str, list]]) -> dict[str, str]:
+        """Many vehicles' batches ({"readings": [...], "reports": [...]} by vehicle id) in one
+        Ray call per shard; returns vehicle id -> "CODE: problem" for those not stored."""
+        return await self.router.deliver("ingest", {vehicle_id: {"tenant_id": tenant_id, **batch}
+                                                    for vehicle_id, batch in batches.items()})
+
+    async def set_connection(self, vehicle_id: str, *, tenant_id: str, status: str, vin: str | None) -> None:
+        unwrap(await self._ask(vehicle_id, "set_connection", tenant_id=tenant_id, status=status, vin=vin),
+               "connection")
+
+    async def record_pad_change(self, vehicle_id: str, *, tenant_id: str, changed_at: datetime) -> dict[str, Any]:
+        return unwrap(await self._ask(vehicle_id, "record_pad_change", tenant_id=tenant_id, changed_at=changed_at),
+                      "pad_change")
+
+    async def window(self, vehicle_id: str, *, tenant_id: str, request: dict[str, Any],
+                     known_ends: Sequence[datetime] = ()) -> VehicleWindow:
+        """The readings a model needs (`request`: VehicleEntity.on_window's parameters); earlier
+        days whose end is in `known_ends` come without their grids (the caller has them)."""
+        reply = await self._ask(vehicle_id, "window", tenant_id=tenant_id, known_ends=list(known_ends), **request)
+        window = unwrap(reply, "window")
+        return VehicleWindow(window, None if window is not None else reply["reason"])
+
+    async def maintenance(self, vehicle_id: str, *, tenant_id: str,
+                          predictions: dict[str, dict]) -> list[dict[str, Any]]:
+        """Raise or clear the vehicle's maintenance alerts; returns the changes made."""
+        return unwrap(await self._ask(vehicle_id, "maintenance", tenant_id=tenant_id, predictions=predictions),
+                      "alerts")
+
+    async def watch(self, vehicle_id: str, cursor: int, timeout: float) -> RingRead:
+        return await self.router.watch(vehicle_id, cursor, timeout)
+
+    async def active_summaries(self) -> dict[str, Any]:
+        return await self.router.active_summaries()

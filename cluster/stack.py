@@ -32,7 +32,7 @@ from actors.topology import (
     BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, consumer_name, find_bridges, relay_name,
     vehicle_router,
 )
-from actors.vehicle import VEHICLE_KIND
+from actors.vehicle import VEHICLE_KIND, VehicleClient
 from db import outbox
 from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
 from db.migrate import apply_migrations
@@ -233,18 +233,18 @@ class LocalStack:
         s = self.settings
         links = s.state_dir / "adapters"
         links.mkdir(parents=True, exist_ok=True)
-        router = vehicle_router(s.vehicle_shards)
+        vehicles = VehicleClient(vehicle_router(s.vehicle_shards))
         adapters = []
         for i in range(1, s.demo_fleet + 1):
             emulator = EmulatedAdapter(links / f"demo-{i}")
             await asyncio.get_running_loop().run_in_executor(None, emulator.start)
             self.emulators.append(emulator)
             vehicle_id = f"demo-{i}"
-            if await ensure_vehicle(router, vehicle_id, DEMO_TENANT, f"Demo car {i}",
+            if await ensure_vehicle(vehicles, vehicle_id, DEMO_TENANT, f"Demo car {i}",
                                     {"port": emulator.port, "emulated": True}):
                 # new pads as it joins, so the brakes model has a distance to work from
-                await router.ask(vehicle_id, "record_pad_change", {
-                    "tenant_id": DEMO_TENANT, "changed_at": datetime.now(timezone.utc)})
+                await vehicles.record_pad_change(vehicle_id, tenant_id=DEMO_TENANT,
+                                                 changed_at=datetime.now(timezone.utc))
             adapters.append({"vehicle_id": vehicle_id, "port": emulator.port})
         self.trip_replay = await asyncio.get_running_loop().run_in_executor(None, TripReplay, self.emulators)
         self.trip_replay.start()

@@ -14,6 +14,7 @@ from typing import Any
 import ray
 
 from actors.topology import BRIDGE_PREFIX, RAY_NAMESPACE, vehicle_router
+from actors.vehicle import VehicleClient
 from device_bridge.bridge import DeviceBridgeActor
 from device_bridge.config import BridgeConfig
 from device_bridge.registration import ensure_vehicle
@@ -38,9 +39,9 @@ async def attach(vehicle_shards: int, config: BridgeConfig, stem: str) -> tuple[
     """Register the vehicles not registered yet and start the bridge actors of `config`.
     Returns the bridges and the vehicle ids registered now. Needs ray.init() on the stack's
     cluster, whose vehicles have `vehicle_shards` shards."""
-    router = vehicle_router(vehicle_shards)
+    vehicles = VehicleClient(vehicle_router(vehicle_shards))
     fresh = await asyncio.gather(*(
-        ensure_vehicle(router, a.vehicle_id, a.tenant_id, a.name or a.vehicle_id,
+        ensure_vehicle(vehicles, a.vehicle_id, a.tenant_id, a.name or a.vehicle_id,
                        a.model_dump(include={"port", "baudrate", "protocol"}, exclude_none=True))
         for a in config.adapters))
     await detach(stem)

@@ -15,8 +15,8 @@ import ray
 
 from actors.background import BackgroundLoopActor
 from actors.gc_tuning import tune_for_many_long_lived_objects
-from actors.entity_runtime import ShardRouter
 from actors.topology import vehicle_router
+from actors.vehicle import VehicleClient
 from device_bridge.batcher import ReadingBatcher
 from device_bridge.obd_reader import AdapterConfig, AdapterReader, Status
 from db.readings import DtcReport, Reading
@@ -30,9 +30,9 @@ FINAL_REFUSALS = ("NOT_FOUND:", "INVALID_REQUEST:")
 
 
 class DeviceBridge:
-    def __init__(self, router: ShardRouter, tenant_id: str, adapters: list[AdapterConfig],
+    def __init__(self, vehicles: VehicleClient, tenant_id: str, adapters: list[AdapterConfig],
                  batcher: ReadingBatcher | None = None, max_in_flight: int = 3):
-        self.router = router
+        self.vehicles = vehicles
         self.max_in_flight = max_in_flight
         self.tenant_id = tenant_id
         self.batcher = batcher or ReadingBatcher()
@@ -44,8 +44,8 @@ class DeviceBridge:
         self._in_flight: set[asyncio.Task] = set()
 
     def _on_status(self, vehicle_id: str, status: Status) -> None:
-        task = asyncio.ensure_future(self.router.ask(vehicle_id, "set_connection", {
-            "tenant_id": self.tenant_id, "status": status, "vin": self.readers[vehicle_id].state.vin}))
+        task = asyncio.ensure_future(self.vehicles.set_connection(
+            vehicle_id, tenant_id=self.tenant_id, status=status, vin=self.readers[vehicle_id].state.vin))
         self._status_updates.add(task)
         task.add_done_callback(self._status_updates.discard)
 
@@ -58,9 +58,9 @@ class DeviceBridge:
             by_vehicle[report.vehicle_id]["reports"].append(
                 (dict(report.codes), report.captured_at, report.freeze_frames) if report.freeze_frames
                 else (dict(report.codes), report.captured_at))
-        to_send = {vehicle_id: {"tenant_id": self.tenant_id, **batch} for vehicle_id, batch in by_vehicle.items()}
+        to_send = dict(by_vehicle)
         for attempt in itertools.count():
-            refused = await self.router.deliver("ingest", to_send)
+            refused = await self.vehicles.ingest_many(self.tenant_id, to_send)
             for vehicle_id, problem in refused.items():
                 if problem.startswith(FINAL_REFUSALS):
                     log.warning("vehicle %s refused a batch: %s", vehicle_id, problem)
@@ -84,11 +84,11 @@ class DeviceBridge:
         if pending:
             await asyncio.wait(pending, timeout=DRAIN_SECONDS)
         replies = await asyncio.gather(*(
-            self.router.ask(vehicle_id, "set_connection", {
-                "tenant_id": self.tenant_id, "status": "disconnected", "vin": reader.state.vin})
+            self.vehicles.set_connection(vehicle_id, tenant_id=self.tenant_id, status="disconnected",
+                                         vin=reader.state.vin)
             for vehicle_id, reader in self.readers.items()), return_exceptions=True)
         for vehicle_id, reply in zip(self.readers, replies):
-            if isinstance(reply, BaseException) or "error" in reply:
+            if isinstance(reply, BaseException):
                 log.warning("vehicle %s not marked disconnected: %r", vehicle_id, reply)
 
     async def run(self) -> None:
@@ -116,8 +116,7 @@ class DeviceBridgeActor(BackgroundLoopActor):
     fleet). Adapters are dicts of AdapterConfig fields."""
 
     def __init__(self, vehicle_shards: int, tenant_id: str, adapters: list[dict[str, Any]]):
-        router = vehicle_router(vehicle_shards)
-        self.bridge = DeviceBridge(router, tenant_id, [AdapterConfig(**a) for a in adapters])
+        self.bridge = DeviceBridge(VehicleClient(vehicle_router(vehicle_shards)), tenant_id, [AdapterConfig(**a) for a in adapters])
         tune_for_many_long_lived_objects()
 
     def loop(self):

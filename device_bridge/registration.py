@@ -6,22 +6,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.entity_runtime import ShardRouter
+from actors.vehicle import VehicleClient
+from db.errors import DomainError
 
 
 class VehicleOfAnotherTenant(Exception):
     pass
 
 
-async def ensure_vehicle(router: ShardRouter, vehicle_id: str, tenant_id: str, name: str,
+async def ensure_vehicle(vehicles: VehicleClient, vehicle_id: str, tenant_id: str, name: str,
                          adapter: dict[str, Any]) -> bool:
     """Register the vehicle unless this tenant has it already; True when registered now."""
-    reply = await router.ask(vehicle_id, "register", {
-        "tenant_id": tenant_id, "name": name, "vin": None, "adapter": adapter})
-    if "error" not in reply:
-        return True
-    if reply["error"] == "CONFLICT":  # this tenant's already
-        return False
-    if reply["error"] == "NOT_FOUND":  # what another tenant's vehicle looks like from here
-        raise VehicleOfAnotherTenant(f"vehicle {vehicle_id} is registered to another tenant than {tenant_id!r}")
-    raise RuntimeError(f"registering vehicle {vehicle_id} failed: {reply}")
+    try:
+        await vehicles.register(vehicle_id, tenant_id=tenant_id, name=name, vin=None, adapter=adapter)
+    except DomainError as exc:
+        if exc.code == "CONFLICT":  # this tenant's already
+            return False
+        if exc.code == "NOT_FOUND":  # what another tenant's vehicle looks like from here
+            raise VehicleOfAnotherTenant(
+                f"vehicle {vehicle_id} is registered to another tenant than {tenant_id!r}") from None
+        raise
+    return True

@@ -18,6 +18,7 @@ import ray
 from actors.background import BackgroundLoopActor
 from actors.gc_tuning import tune_for_many_long_lived_objects
 from actors.topology import vehicle_router
+from actors.vehicle import VehicleClient
 from device_bridge.batcher import ReadingBatcher
 from device_bridge.bridge import DeviceBridge
 from db.readings import Reading
@@ -100,9 +101,9 @@ class SyntheticBridgeActor(BackgroundLoopActor):
 
     def __init__(self, vehicle_shards: int, tenant_id: str, vehicle_ids: list[str],
                  readings_per_second: float, max_backlog: int | None = None):
-        router = vehicle_router(vehicle_shards)
+        vehicles = VehicleClient(vehicle_router(vehicle_shards))
         batcher = ReadingBatcher(max_batch=5000, max_queued=200_000)
-        self.bridge = DeviceBridge(router, tenant_id, [], batcher)
+        self.bridge = DeviceBridge(vehicles, tenant_id, [], batcher)
         self.fleet = SyntheticFleet(vehicle_ids, readings_per_second, batcher.add_reading,
                                     lambda: len(batcher.readings), max_backlog)
         tune_for_many_long_lived_objects()

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, Depends, Request
 
 from db.audit import AuditRecord
-from db.errors import DomainError, unwrap
+from db.errors import DomainError
 from db.flags import BOOKING_CANCELLATION_FLAG
 from serve_apps import metrics
 from serve_apps.auth import Principal, operator_of, principal_of
@@ -38,29 +38,25 @@ def new_confirmation_code() -> str:
 async def create_booking(body: CreateBookingRequest, request: Request,
                          svc: Services = Depends(services)) -> BookingResponse:
     who = principal_of(request)
-    booking_id = str(uuid.uuid4())
-    reply = await svc.bookings.ask(booking_id, "create", {
-        "tenant_id": who.tenant_id, "user_id": who.user_id, "resource_id": body.resource_id,
-        "confirmation_code": new_confirmation_code(), "starts_at": body.starts_at,
-        "ends_at": body.ends_at})
-    return BookingResponse.from_row(unwrap(reply, "booking"))
+    booking = await svc.bookings.create(
+        uuid.uuid4(), tenant_id=who.tenant_id, user_id=who.user_id, resource_id=body.resource_id,
+        confirmation_code=new_confirmation_code(), starts_at=body.starts_at, ends_at=body.ends_at)
+    return BookingResponse.from_row(booking)
 
 
 @router.get("/{booking_id}", response_model=BookingResponse)
 async def get_booking(booking_id: uuid.UUID, request: Request,
                       svc: Services = Depends(services)) -> BookingResponse:
     who = principal_of(request)
-    reply = await svc.bookings.ask(str(booking_id), "get", {
-        "tenant_id": who.tenant_id, "user_id": who.user_id, "role": who.role})
-    return BookingResponse.from_row(unwrap(reply, "booking"))
+    return BookingResponse.from_row(await svc.bookings.get(
+        booking_id, tenant_id=who.tenant_id, user_id=who.user_id, role=who.role))
 
 
 @router.post("/{booking_id}/complete", response_model=BookingResponse)
 async def complete_booking(booking_id: uuid.UUID, request: Request,
                            svc: Services = Depends(services)) -> BookingResponse:
     who = operator_of(request, "complete bookings")
-    reply = await svc.bookings.ask(str(booking_id), "complete", {"tenant_id": who.tenant_id})
-    return BookingResponse.from_row(unwrap(reply, "booking"))
+    return BookingResponse.from_row(await svc.bookings.complete(booking_id, tenant_id=who.tenant_id))
 
 
 @router.post("/{booking_id}/cancel", response_model=CancellationResponse)
@@ -73,12 +69,10 @@ async def cancel_booking(booking_id: uuid.UUID, body: CancelBookingRequest, requ
     try:
         if not await svc.flags.enabled_for(BOOKING_CANCELLATION_FLAG, who.user_id):
             raise ApiError("FEATURE_DISABLED", "Booking cancellation is not enabled for this user")
-        reply = await svc.bookings.ask(str(booking_id), "cancel", {
-            "tenant_id": who.tenant_id, "user_id": who.user_id, "reason": body.reason,
-            "notes": body.notes})
-        booking = unwrap(reply, "booking")
-        outcome = "already_cancelled" if reply.get("already_cancelled") else "cancelled"
-        return CancellationResponse.from_row(booking)
+        cancellation = await svc.bookings.cancel(booking_id, tenant_id=who.tenant_id, user_id=who.user_id,
+                                                 reason=body.reason, notes=body.notes)
+        outcome = "already_cancelled" if cancellation.already_cancelled else "cancelled"
+        return CancellationResponse.from_row(cancellation.booking)
     except DomainError as exc:
         outcome = exc.code
         raise

@@ -8,8 +8,9 @@ import asyncpg
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import HTTPConnection
 
-from actors.entity_runtime import ShardRouter
+from actors.booking import BookingClient
 from actors.topology import FLEET_ALERT_FEED, actor, booking_router, vehicle_router
+from actors.vehicle import VehicleClient
 from db.pool import create_pool
 from ml.model_client import ModelCatalog, ModelClient
 from ml.registry import ModelRegistry
@@ -26,8 +27,8 @@ class Services:
     webhook_secrets: dict[str, str]  # by tenant
     verifier: TokenVerifier
     pool: asyncpg.Pool
-    bookings: ShardRouter
-    vehicles: ShardRouter
+    bookings: BookingClient
+    vehicles: VehicleClient
     flags: FeatureFlagCache
     audit: AuditWriter
     vehicle_feed: LiveFeed  # live events of one vehicle, keyed by vehicle id
@@ -38,10 +39,10 @@ class Services:
 
 async def open_services(args: ApiArgs, model_servers: dict[str, DeploymentHandle]) -> Services:
     pool = await create_pool(args.database_url, min_size=1, max_size=4)
-    vehicles = vehicle_router(args.vehicle_shards)
+    vehicles = VehicleClient(vehicle_router(args.vehicle_shards))
     alert_feed = actor(FLEET_ALERT_FEED)
     return Services(webhook_secrets=args.webhook_secrets, verifier=TokenVerifier(args.auth), pool=pool,
-                    bookings=booking_router(args.booking_shards), vehicles=vehicles,
+                    bookings=BookingClient(booking_router(args.booking_shards)), vehicles=vehicles,
                     flags=FeatureFlagCache(pool), audit=AuditWriter(pool),
                     vehicle_feed=LiveFeed(vehicles.watch),
                     alert_feed=LiveFeed(lambda tenant, cursor, timeout: alert_feed.watch.remote(

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from db import vehicles as repo
-from db.errors import unwrap
 from db.tenancy import tenant_scope
 from db.readings import PID_PATTERN
 from serve_apps.auth import operator_of, principal_of
@@ -35,9 +34,8 @@ async def own_vehicle(conn, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
 async def register_vehicle(body: RegisterVehicleRequest, request: Request,
                            svc: Services = Depends(services)) -> dict[str, Any]:
     who = operator_of(request, "register vehicles")
-    reply = await svc.vehicles.ask(body.vehicle_id, "register", {
-        "tenant_id": who.tenant_id, "name": body.name, "vin": body.vin, "adapter": body.adapter})
-    return unwrap(reply, "vehicle")
+    return await svc.vehicles.register(body.vehicle_id, tenant_id=who.tenant_id, name=body.name, vin=body.vin,
+                                       adapter=body.adapter)
 
 
 @router.post("/{vehicle_id}/brake-pad-changes", status_code=201)
@@ -45,21 +43,19 @@ async def record_pad_change(vehicle_id: VehicleIdPath, body: PadChangeRequest, r
                             svc: Services = Depends(services)) -> dict[str, Any]:
     """Operator only: the brake pads were changed (the brakes model needs the distance since)."""
     who = operator_of(request, "record brake pad changes")
-    reply = await svc.vehicles.ask(vehicle_id, "record_pad_change", {
-        "tenant_id": who.tenant_id, "changed_at": body.changed_at or datetime.now(timezone.utc)})
-    return unwrap(reply, "pad_change")
+    return await svc.vehicles.record_pad_change(vehicle_id, tenant_id=who.tenant_id,
+                                                changed_at=body.changed_at or datetime.now(timezone.utc))
 
 
 async def live_vehicle(svc: Services, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
     """The vehicle's live state from its entity; DomainError NOT_FOUND for another tenant's vehicle."""
-    return unwrap(await svc.vehicles.ask(vehicle_id, "get", {"tenant_id": tenant_id}), "vehicle")
+    return await svc.vehicles.get(vehicle_id, tenant_id=tenant_id)
 
 
 async def ingest_readings(svc: Services, vehicle_id: str, tenant_id: str, batch: TelemetryBatch) -> dict[str, int]:
     """Deliver a validated batch to the vehicle; returns once it is in the live state and stored."""
     readings = [(r.pid, r.value, r.unit, r.captured_at) for r in batch.readings]
-    reply = await svc.vehicles.ask(vehicle_id, "ingest", {"tenant_id": tenant_id, "readings": readings})
-    return {"accepted": unwrap(reply, "accepted")}
+    return {"accepted": await svc.vehicles.ingest(vehicle_id, tenant_id=tenant_id, readings=readings)}
 
 
 async def tenant_vehicles(svc: Services, tenant_id: str) -> list[dict[str, Any]]:

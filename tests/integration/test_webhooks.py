@@ -2,7 +2,7 @@
 stored like a gateway's batch; a bad signature, a stale timestamp or another tenant's vehicle
 stores nothing.
 
-The session stack runs without webhook secrets (tests/conftest.py), so most tests serve the
+The session stack holds only the demo tenant's local webhook secret, so most tests serve the
 same app (create_app) in-process, with services opened on the stack's actors and database and
 secrets of their own; one test checks that the served API routes webhooks past bearer auth."""
 
@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from cluster.stack import api_args
 from serve_apps.ingress import create_app
 from serve_apps.services import open_services
 from serve_apps.webhooks import MAX_SKEW_SECONDS, signature
@@ -38,8 +39,9 @@ def signed(body: bytes, secret: str = SECRETS[TENANT], skew: float = 0) -> dict[
 
 @pytest.fixture(scope="module")
 async def provider(stack):
-    """An HTTP client of the ingress app whose settings hold SECRETS."""
-    svc = await open_services(stack.settings.model_copy(update={"webhook_secrets": SECRETS}), model_servers={})
+    """An HTTP client of the ingress app whose arguments hold SECRETS."""
+    svc = await open_services(api_args(stack.settings).model_copy(update={"webhook_secrets": SECRETS}),
+                              model_servers={})
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(svc)), base_url="http://fleetray")
     yield client
     await client.aclose()

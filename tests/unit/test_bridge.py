@@ -1,9 +1,10 @@
 """DeviceBridge.deliver: a batch a vehicle could not store (its database or shard failing) is
-sent again until it is stored; one the vehicle refused for its content is not. The router is a
-scripted stand-in here; tests/integration/test_demo_fleet.py runs the bridge on the real stack."""
+sent again until it is stored; one the vehicle refused for its content is not. The shard router
+under the vehicle client is a scripted stand-in here; tests/integration/test_demo_fleet.py runs the bridge on the real stack."""
 
 from datetime import datetime, timezone
 
+from actors.vehicle import VehicleClient
 from device_bridge.bridge import DeviceBridge
 from db.readings import Reading
 
@@ -28,7 +29,7 @@ def readings(*vehicle_ids):
 
 async def test_a_batch_the_vehicle_could_not_store_is_sent_again():
     router = ScriptedRouter({"v1": "EntityCallFailed: ConnectionDoesNotExistError: connection was closed"})
-    bridge = DeviceBridge(router, "t", [])
+    bridge = DeviceBridge(VehicleClient(router), "t", [])
     await bridge.deliver(readings("v1", "v2"), [])
     assert router.sent == [{"v1", "v2"}, {"v1"}]
     assert (bridge.retried, bridge.delivered) == (1, 2)
@@ -37,7 +38,7 @@ async def test_a_batch_the_vehicle_could_not_store_is_sent_again():
 async def test_a_batch_the_vehicle_refused_is_not_sent_again():
     router = ScriptedRouter({"v1": "INVALID_REQUEST: readings[0].captured_at: more than 300 s ahead",
                              "v2": "NOT_FOUND: Vehicle not found"})
-    bridge = DeviceBridge(router, "t", [])
+    bridge = DeviceBridge(VehicleClient(router), "t", [])
     await bridge.deliver(readings("v1", "v2"), [])
     assert router.sent == [{"v1", "v2"}]
     assert bridge.retried == 0
