@@ -37,6 +37,9 @@ MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about t
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 Reply = dict[str, Any]
+# A reading as an ingest message carries it: (pid, value, unit, captured_at). Tuples, not
+# db.readings.Reading objects, because thousands cross to a shard in one pickled call.
+ReadingTuple = tuple[str, float, str | None, datetime]
 
 
 @lru_cache(maxsize=4096)
@@ -146,7 +149,7 @@ class VehicleEntity(TenantEntity):
         self.registration = Registration.from_row(row)
         return {"vehicle": self.view()}
 
-    async def on_ingest(self, tenant_id: str, readings: list[tuple[str, float, str | None, datetime]],
+    async def on_ingest(self, tenant_id: str, readings: list[ReadingTuple],
                         reports: list[tuple[dict[str, str], datetime]
                                       | tuple[dict[str, str], datetime, dict[str, FreezeFrame]]] = ()) -> Reply:
         """Apply a batch: readings as (pid, value, unit, captured_at), trouble-code reports as
@@ -183,7 +186,7 @@ class VehicleEntity(TenantEntity):
         return {"accepted": len(readings),
                 "alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
 
-    def _stream(self, readings: list[tuple[str, float, str | None, datetime]], changes: list[AlertChange]) -> None:
+    def _stream(self, readings: list[ReadingTuple], changes: list[AlertChange]) -> None:
         """Offer what was just committed to live stream readers (only if someone watches)."""
         streams = self.kind.streams
         if not streams.watching(self.vehicle_id):
@@ -326,7 +329,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (float, int)) and value is not True and value is not False
 
 
-def reading_problem(readings: Sequence[tuple[str, float, str | None, datetime]], now: datetime) -> str | None:
+def reading_problem(readings: Sequence[ReadingTuple], now: datetime) -> str | None:
     """Why a batch of (pid, value, unit, captured_at) cannot be taken, naming its first bad
     reading, or None. Checked for every source (HTTP, webhooks, the device bridge), so one bad
     reading never reaches the shard's shared COPY."""
@@ -385,9 +388,6 @@ class VehicleKind:
 VEHICLE_KIND = ("vehicle", "actors.vehicle:VehicleKind")
 
 
-Reading = tuple[str, float, str | None, datetime]  # (pid, value, unit, captured_at), as entities take them
-
-
 @dataclass(frozen=True, slots=True)
 class VehicleWindow:
     window: dict[str, Any] | None  # the grids and what else was asked for (VehicleEntity.on_window)
@@ -413,7 +413,7 @@ class VehicleClient:
         """The vehicle's live state (VehicleEntity.view)."""
         return unwrap(await self._ask(vehicle_id, "get", tenant_id=tenant_id), "vehicle")
 
-    async def ingest(self, vehicle_id: str, *, tenant_id: str, readings: Sequence[Reading]) -> int:
+    async def ingest(self, vehicle_id: str, *, tenant_id: str, readings: Sequence[ReadingTuple]) -> int:
         """Apply one batch; returns how many readings were stored, once they are committed."""
         return unwrap(await self._ask(vehicle_id, "ingest", tenant_id=tenant_id, readings=readings), "accepted")
 

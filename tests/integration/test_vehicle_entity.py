@@ -98,20 +98,20 @@ async def test_alert_rules_are_configurable(database_url):
 
 
 async def test_deliver_reaches_many_vehicles_through_the_shards_and_reports_only_failures(stack, pool):
-    """ShardRouter.deliver (the bridge's path): one Ray call per shard; refusals and errors come
-    back by vehicle, accepted batches are persisted."""
+    """VehicleClient.ingest_many (the bridge's path): one Ray call per shard; refusals and errors
+    come back by vehicle, accepted batches are persisted."""
     from actors.topology import vehicle_router
+    from actors.vehicle import VehicleClient
     from device_bridge.registration import ensure_vehicle
 
-    router = vehicle_router(stack.settings.vehicle_shards)
+    client = VehicleClient(vehicle_router(stack.settings.vehicle_shards))
     vehicles = [f"veh-{uuid.uuid4().hex[:8]}" for _ in range(6)]
     for vehicle_id in vehicles:
-        await ensure_vehicle(router, vehicle_id, "fleet-d", "Van", {"port": "/dev/null"})
+        await ensure_vehicle(client, vehicle_id, "fleet-d", "Van", {"port": "/dev/null"})
     unknown, malformed = f"veh-{uuid.uuid4().hex[:8]}", vehicles[0]
-    batches = {v: {"tenant_id": "fleet-d", "readings": [("RPM", 900.0, "revolutions_per_minute", t(1))]}
-               for v in vehicles[1:] + [unknown]}
-    batches[malformed] = {"tenant_id": "fleet-d", "readings": [("RPM",)]}
-    failed = await router.deliver("ingest", batches)
+    batches = {v: {"readings": [("RPM", 900.0, "revolutions_per_minute", t(1))]} for v in vehicles[1:] + [unknown]}
+    batches[malformed] = {"readings": [("RPM",)]}
+    failed = await client.ingest_many("fleet-d", batches)
     assert set(failed) == {unknown, malformed}
     assert failed[unknown].startswith("NOT_FOUND") and failed[malformed].startswith("ValueError"), failed
     stored = await pool.fetch("SELECT vehicle_id FROM telemetry WHERE vehicle_id = ANY($1)", vehicles)
