@@ -60,7 +60,7 @@ class VehiclePredictor:
             return [{"unavailable": "no live inputs"} for _ in targets]
         known = [self.trip_summaries.known(target.vehicle_id) if window.history_days else {} for target in targets]
         replies = await asyncio.gather(*(
-            self.vehicles.window(target.vehicle_id, tenant_id=target.tenant_id, request=window.request(),
+            self.vehicles.window(target.vehicle_id, tenant_id=target.tenant_id, spec=window,
                                  known_ends=list(ends))
             for target, ends in zip(targets, known)))
         results: list[Result] = [{} for _ in targets]

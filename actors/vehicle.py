@@ -29,7 +29,8 @@ from db.errors import unwrap
 from db.vehicle_alerts import open_alerts, record_alert_events
 from db.pool import create_pool
 from db.timestamps import EARLIEST, instant_problem, text_problem
-from db.readings import FreezeFrame
+from ml.live import LiveWindow
+from db.readings import FreezeFrame, ReadingValues
 
 MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about the distance between
 # A reading from further ahead than a device clock's plausible drift would anchor the vehicle's
@@ -37,9 +38,6 @@ MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about t
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 Reply = dict[str, Any]
-# A reading as an ingest message carries it: (pid, value, unit, captured_at). Tuples, not
-# db.readings.Reading objects, because thousands cross to a shard in one pickled call.
-ReadingTuple = tuple[str, float, str | None, datetime]
 
 
 @lru_cache(maxsize=4096)
@@ -149,7 +147,7 @@ class VehicleEntity(TenantEntity):
         self.registration = Registration.from_row(row)
         return {"vehicle": self.view()}
 
-    async def on_ingest(self, tenant_id: str, readings: list[ReadingTuple],
+    async def on_ingest(self, tenant_id: str, readings: list[ReadingValues],
                         reports: list[tuple[dict[str, str], datetime]
                                       | tuple[dict[str, str], datetime, dict[str, FreezeFrame]]] = ()) -> Reply:
         """Apply a batch: readings as (pid, value, unit, captured_at), trouble-code reports as
@@ -186,7 +184,7 @@ class VehicleEntity(TenantEntity):
         return {"accepted": len(readings),
                 "alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
 
-    def _stream(self, readings: list[ReadingTuple], changes: list[AlertChange]) -> None:
+    def _stream(self, readings: list[ReadingValues], changes: list[AlertChange]) -> None:
         """Offer what was just committed to live stream readers (only if someone watches)."""
         streams = self.kind.streams
         if not streams.watching(self.vehicle_id):
@@ -241,9 +239,7 @@ class VehicleEntity(TenantEntity):
             self.pad_odometer = PadOdometer(odometer.changed_at, odometer.km + km, last_at)
         return self.pad_odometer
 
-    async def on_window(self, tenant_id: str, pids: list[str], samples: int, step_seconds: float,
-                        anchor: str, lead_samples: int = 0, history_days: int = 0,
-                        known_ends: Sequence[datetime] = (), pad_distance: bool = False) -> Reply:
+    async def on_window(self, tenant_id: str, spec: LiveWindow, known_ends: Sequence[datetime] = ()) -> Reply:
         """The vehicle's readings on a regular grid (db.vehicles.telemetry_grids), for a model:
         the `samples` steps up to the latest reading (anchor "latest"), or from `lead_samples`
         steps before the latest engine start (anchor "engine_start"). With `history_days` (anchor
@@ -252,22 +248,23 @@ class VehicleEntity(TenantEntity):
         without its signals where its end is in `known_ends` (the caller has it). With
         `pad_distance`, also the kilometres driven since the latest brake pad change. Everything
         acknowledged is already committed: messages to an entity run in order."""
+        pids, samples, step_seconds = list(spec.pids), spec.samples, spec.step_seconds
         step = timedelta(seconds=step_seconds)
         pool = self.kind.pool
         earlier_ends: list[datetime | None] = []
-        if anchor == "latest":
+        if spec.anchor == "latest":
             if self.last_seen is None:
                 return {"window": None, "reason": "no readings yet"}
-            if history_days:
+            if spec.history_days:
                 earlier_ends = await repo.last_reading_each_day(pool, self.vehicle_id, pids, self.last_seen,
-                                                                history_days)
+                                                                spec.history_days)
             start = self.last_seen - step * (samples - 1)
         else:
             if self.monitor.engine_started_at is None:
                 return {"window": None, "reason": "no engine start seen since the vehicle became active"}
-            start = self.monitor.engine_started_at - step * lead_samples
+            start = self.monitor.engine_started_at - step * spec.lead_samples
         window: dict[str, Any] = {"start": start, "step_seconds": step_seconds}
-        if pad_distance:  # before the grid: without a pad change there is no window to read
+        if spec.pad_distance:  # before the grid: without a pad change there is no window to read
             odometer = await self._pad_odometer()
             if odometer is None:
                 return {"window": None, "reason": "no brake pad change recorded "
@@ -281,7 +278,7 @@ class VehicleEntity(TenantEntity):
         window["signals"] = grids[0]
         for day, grid in zip(to_read, grids[1:]):
             day["signals"] = grid
-        if history_days:
+        if spec.history_days:
             window["history"] = history
         return {"window": window}
 
@@ -329,7 +326,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (float, int)) and value is not True and value is not False
 
 
-def reading_problem(readings: Sequence[ReadingTuple], now: datetime) -> str | None:
+def reading_problem(readings: Sequence[ReadingValues], now: datetime) -> str | None:
     """Why a batch of (pid, value, unit, captured_at) cannot be taken, naming its first bad
     reading, or None. Checked for every source (HTTP, webhooks, the device bridge), so one bad
     reading never reaches the shard's shared COPY."""
@@ -413,7 +410,7 @@ class VehicleClient:
         """The vehicle's live state (VehicleEntity.view)."""
         return unwrap(await self._ask(vehicle_id, "get", tenant_id=tenant_id), "vehicle")
 
-    async def ingest(self, vehicle_id: str, *, tenant_id: str, readings: Sequence[ReadingTuple]) -> int:
+    async def ingest(self, vehicle_id: str, *, tenant_id: str, readings: Sequence[ReadingValues]) -> int:
         """Apply one batch; returns how many readings were stored, once they are committed."""
         return unwrap(await self._ask(vehicle_id, "ingest", tenant_id=tenant_id, readings=readings), "accepted")
 
@@ -431,11 +428,11 @@ class VehicleClient:
         return unwrap(await self._ask(vehicle_id, "record_pad_change", tenant_id=tenant_id, changed_at=changed_at),
                       "pad_change")
 
-    async def window(self, vehicle_id: str, *, tenant_id: str, request: dict[str, Any],
+    async def window(self, vehicle_id: str, *, tenant_id: str, spec: LiveWindow,
                      known_ends: Sequence[datetime] = ()) -> VehicleWindow:
-        """The readings a model needs (`request`: VehicleEntity.on_window's parameters); earlier
-        days whose end is in `known_ends` come without their grids (the caller has them)."""
-        reply = await self._ask(vehicle_id, "window", tenant_id=tenant_id, known_ends=list(known_ends), **request)
+        """The readings a model needs (VehicleEntity.on_window); earlier days whose end is in
+        `known_ends` come without their grids (the caller has them)."""
+        reply = await self._ask(vehicle_id, "window", tenant_id=tenant_id, spec=spec, known_ends=list(known_ends))
         window = unwrap(reply, "window")
         return VehicleWindow(window, None if window is not None else reply["reason"])
 

@@ -13,13 +13,24 @@ PID_PATTERN = r"^[A-Z0-9_]{1,64}$"  # python-obd command names: RPM, COOLANT_TEM
 FreezeFrame = dict[str, dict[str, Any]]
 
 
+# One reading as it travels from its source (bridge, HTTP, webhook) through the vehicle entity to
+# the telemetry table: (pid, value, unit, captured_at). A tuple, as thousands of them cross to a
+# shard in one pickled call and a tuple is the cheapest thing to pickle.
+ReadingValues = tuple[str, float, str | None, datetime]
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
+    """A reading of one vehicle, as adapter readers and the batcher hold it."""
+
     vehicle_id: str
     pid: str            # python-obd command name, e.g. "RPM", "COOLANT_TEMP"
     value: float
     unit: str | None    # e.g. "revolutions_per_minute", "degree_Celsius"
     captured_at: datetime
+
+    def values(self) -> ReadingValues:
+        return (self.pid, self.value, self.unit, self.captured_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ class DeviceBridge:
         """Send one batch, grouped by vehicle; waits until every vehicle acknowledged it."""
         by_vehicle: dict[str, dict[str, list]] = defaultdict(lambda: {"readings": [], "reports": []})
         for r in readings:
-            by_vehicle[r.vehicle_id]["readings"].append((r.pid, r.value, r.unit, r.captured_at))
+            by_vehicle[r.vehicle_id]["readings"].append(r.values())
         for report in reports:  # the freeze frames go along only when there are some
             by_vehicle[report.vehicle_id]["reports"].append(
                 (dict(report.codes), report.captured_at, report.freeze_frames) if report.freeze_frames

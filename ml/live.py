@@ -37,11 +37,7 @@ class LiveWindow:
     lead_samples: int = 0  # steps before the anchor: the key-on samples and the crank
     history_days: int = 0  # anchor "latest": also the trip of each of this many days before
     pad_distance: bool = False  # also the km driven since the latest brake pad change
-
-    def request(self) -> dict:
-        return {"pids": list(self.pids), "samples": self.samples, "step_seconds": SAMPLE_SECONDS,
-                "anchor": self.anchor, "lead_samples": self.lead_samples, "history_days": self.history_days,
-                "pad_distance": self.pad_distance}
+    step_seconds: float = SAMPLE_SECONDS
 
 
 LIVE_WINDOWS = {

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator
 
-from db.readings import PID_PATTERN, VEHICLE_ID_PATTERN
+from db.readings import PID_PATTERN, VEHICLE_ID_PATTERN, ReadingValues
 from serve_apps.input_types import AdapterSettings, Instant, Text
 
 MAX_READINGS_PER_BATCH = 5000
@@ -30,6 +30,9 @@ class ReadingIn(BaseModel):
     value: StrictFloat  # a number: not a boolean, not a string of digits
     unit: Text | None = Field(default=None, max_length=64)
     captured_at: Instant = Field(description="at most 5 minutes ahead of the server's clock")
+
+    def values(self) -> ReadingValues:
+        return (self.pid, self.value, self.unit, self.captured_at)
 
     @field_validator("value")
     @classmethod

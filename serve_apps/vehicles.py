@@ -54,7 +54,7 @@ async def live_vehicle(svc: Services, vehicle_id: str, tenant_id: str) -> dict[s
 
 async def ingest_readings(svc: Services, vehicle_id: str, tenant_id: str, batch: TelemetryBatch) -> dict[str, int]:
     """Deliver a validated batch to the vehicle; returns once it is in the live state and stored."""
-    readings = [(r.pid, r.value, r.unit, r.captured_at) for r in batch.readings]
+    readings = [r.values() for r in batch.readings]
     return {"accepted": await svc.vehicles.ingest(vehicle_id, tenant_id=tenant_id, readings=readings)}
 
 

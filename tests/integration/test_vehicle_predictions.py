@@ -141,16 +141,16 @@ async def test_the_entity_leaves_out_the_grids_of_days_the_caller_knows(fleet, s
     """The earlier days whose window end the caller names come back without their grids (it has
     their summaries); the others, and today's, with them."""
     from actors.topology import vehicle_router
+    from actors.vehicle import VehicleClient
 
     client, vehicle_id = await register_vehicle(make_client, "cached")
     v, d = next((v, d) for v, d in zip(*np.nonzero(clean_trips(fleet))) if d >= ENGINE_HISTORY_DAYS - 1)
     await send_trip_history(client, vehicle_id, fleet, v, d, datetime.now(timezone.utc) - timedelta(hours=1))
-    ask = {"tenant_id": TENANT, **LIVE_WINDOWS["engine"].request()}
-    router = vehicle_router(stack.settings.vehicle_shards)
-    first = (await router.ask(vehicle_id, "window", ask))["window"]
+    vehicles = VehicleClient(vehicle_router(stack.settings.vehicle_shards))
+    first = (await vehicles.window(vehicle_id, tenant_id=TENANT, spec=LIVE_WINDOWS["engine"])).window
     assert all("signals" in day for day in first["history"]) and len(first["history"]) == ENGINE_HISTORY_DAYS - 1
     known = [day["end"] for day in first["history"][::2]]
-    second = (await router.ask(vehicle_id, "window", {**ask, "known_ends": known}))["window"]
+    second = (await vehicles.window(vehicle_id, tenant_id=TENANT, spec=LIVE_WINDOWS["engine"], known_ends=known)).window
     assert [day["end"] for day in second["history"]] == [day["end"] for day in first["history"]]
     assert [day["end"] for day in second["history"] if "signals" not in day] == known
     assert all(day["signals"] == before["signals"] for day, before in zip(second["history"], first["history"])
