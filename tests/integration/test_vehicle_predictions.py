@@ -5,6 +5,7 @@ models predict on the same trips, and a prediction past the engine model's thres
 maintenance alert (through the alert outbox) that a healthy trip clears. The brakes model gets
 the distance since a recorded brake pad change, integrated from the SPEED readings."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -14,13 +15,12 @@ import ray
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors.vehicle_rules import AlertRules
-from actors.topology import RAY_NAMESPACE
-from actors.topology import MAINTENANCE_SWEEP
+from actors.topology import MAINTENANCE_SWEEP, RAY_NAMESPACE
 from ml import train
 from ml.features import ENGINE_HISTORY_DAYS, battery_features, brake_features, engine_histories
 from ml.live import LIVE_WINDOWS
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, FleetConfig, simulate
-from tests.helpers import unique
+from tests.helpers import token_for, unique
 
 pytestmark = pytest.mark.integration
 TENANT = "predictions"
@@ -90,51 +90,88 @@ def riskiest_and_safest_trips(fleet, model) -> tuple[tuple[int, int], tuple[int,
     return ranked[-1], ranked[0]
 
 
-async def test_predictions_follow_the_vehicles_trips_and_raise_and_clear_a_maintenance_alert(
-        fleet, engine_model, model_registry, served_models, make_client, pool, tmp_path):
-    model, threshold = engine_model
-    risky, safe = riskiest_and_safest_trips(fleet, model)
-    client, vehicle_id = await register_vehicle(make_client, "predicted")
+@dataclass
+class RiskyVehicle:
+    """A vehicle that drove the engine model's riskiest trip (with its days before), and the
+    predictions answered for it once."""
 
+    client: httpx.AsyncClient
+    vehicle_id: str
+    start: datetime
+    body: dict
+
+
+@pytest.fixture(scope="module")
+async def risky(fleet, engine_model, stack, auth_config):
+    operator, user = (httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers={
+        "Authorization": f"Bearer {token_for(auth_config, who, TENANT, role)}"})
+        for who, role in (("op", "operator"), ("ann", "user")))
+    vehicle_id = unique("predicted")
+    response = await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": "Predicted"})
+    assert response.status_code == 201, response.text
     start = datetime.now(timezone.utc) - timedelta(hours=1)
-    await send_trip_history(client, vehicle_id, fleet, *risky, start)
-    response = await client.get(f"/v1/vehicles/{vehicle_id}/predictions")
+    await send_trip_history(user, vehicle_id, fleet, *riskiest_and_safest_trips(fleet, engine_model[0])[0], start)
+    response = await user.get(f"/v1/vehicles/{vehicle_id}/predictions")
     assert response.status_code == 200, response.text
-    body = response.json()
-    engine, battery = body["predictions"]["engine"], body["predictions"]["battery"]
-    risk = engine_risk(fleet, model)
-    expected_risk = float(risk[risky])
-    assert engine["outputs"]["fails_soon"] == pytest.approx(expected_risk, abs=1e-5)
-    assert [w["days_before"] for w in engine["earlier_windows"]] == list(range(1, ENGINE_HISTORY_DAYS))
-    assert datetime.fromisoformat(engine["earlier_windows"][-1]["start"]) == (
-        start - timedelta(days=ENGINE_HISTORY_DAYS - 1, seconds=-SAMPLE_SECONDS * (ENGINE_OFF_SAMPLES + 1))), \
-        "each day's window is its trip's running part"
+    yield RiskyVehicle(user, vehicle_id, start, response.json())
+    await operator.aclose()
+    await user.aclose()
+
+
+async def test_the_engine_prediction_is_the_trained_models_on_the_same_trips(risky, fleet, engine_model,
+                                                                            served_models):
+    model, threshold = engine_model
+    engine = risky.body["predictions"]["engine"]
+    expected = float(engine_risk(fleet, model)[riskiest_and_safest_trips(fleet, model)[0]])
+    assert engine["outputs"]["fails_soon"] == pytest.approx(expected, abs=1e-5)
     assert engine["version"] == served_models["engine"] and engine["thresholds"]["fails_soon"] == threshold
-    assert expected_risk >= threshold, "the riskiest trip is past the model's own threshold"
-    assert [(a["change"], a["key"]) for a in body["alerts"] if a["key"] == "maintenance:engine"] == [
-        ("raised", "maintenance:engine")]
 
+
+async def test_each_earlier_engine_window_is_that_days_running_trip(risky):
+    windows = risky.body["predictions"]["engine"]["earlier_windows"]
+    assert [w["days_before"] for w in windows] == list(range(1, ENGINE_HISTORY_DAYS))
+    assert datetime.fromisoformat(windows[-1]["start"]) == (
+        risky.start - timedelta(days=ENGINE_HISTORY_DAYS - 1, seconds=-SAMPLE_SECONDS * (ENGINE_OFF_SAMPLES + 1)))
+
+
+async def test_the_battery_prediction_is_the_trained_models_from_key_on(risky, fleet, engine_model, model_registry,
+                                                                       served_models, tmp_path):
+    battery = risky.body["predictions"]["battery"]
     battery_model, _ = train.load(await model_registry.fetch("battery", served_models["battery"], tmp_path / "battery"))
-    expected_battery = battery_model.predict(battery_features(trip(fleet, *risky)))
-    assert battery["outputs"]["soh"] == pytest.approx(float(expected_battery["soh"][0]), abs=1e-5)
-    assert battery["outputs"]["rul_days"] == pytest.approx(float(expected_battery["rul_days"][0]), abs=1e-3)
-    assert datetime.fromisoformat(battery["window"]["start"]) == start, "the window starts at key-on"
-    assert "no brake pad change recorded" in body["predictions"]["brakes"]["unavailable"]
+    expected = battery_model.predict(battery_features(trip(fleet, *riskiest_and_safest_trips(fleet, engine_model[0])[0])))
+    assert battery["outputs"]["soh"] == pytest.approx(float(expected["soh"][0]), abs=1e-5)
+    assert battery["outputs"]["rul_days"] == pytest.approx(float(expected["rul_days"][0]), abs=1e-3)
+    assert datetime.fromisoformat(battery["window"]["start"]) == risky.start
 
-    vehicle = (await client.get(f"/v1/vehicles/{vehicle_id}")).json()
+
+async def test_brakes_are_unavailable_before_a_pad_change_is_recorded(risky):
+    assert "no brake pad change recorded" in risky.body["predictions"]["brakes"]["unavailable"]
+
+
+async def test_a_risky_prediction_raises_the_alert_once_and_a_healthy_trip_clears_it(risky, fleet, engine_model,
+                                                                                    pool):
+    model, threshold = engine_model
+    risk = engine_risk(fleet, model)
+    risky_trip, safe_trip = riskiest_and_safest_trips(fleet, model)
+    assert risk[risky_trip] >= threshold > risk[safe_trip], "the trips chosen are on either side of the threshold"
+    assert engine_alerts(risky.body) == [("raised", "maintenance:engine")]
+    vehicle = (await risky.client.get(f"/v1/vehicles/{risky.vehicle_id}")).json()
     assert "maintenance:engine" in {a["key"] for a in vehicle["alerts"]}
-    again = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
-    assert not [a for a in again["alerts"] if a["key"] == "maintenance:engine"], "raised once"
-    assert again["predictions"]["engine"]["outputs"]["fails_soon"] == pytest.approx(expected_risk, abs=1e-5), \
+
+    again = (await risky.client.get(f"/v1/vehicles/{risky.vehicle_id}/predictions")).json()
+    assert engine_alerts(again) == [], "raised once"
+    assert again["predictions"]["engine"]["outputs"]["fails_soon"] == pytest.approx(float(risk[risky_trip]), abs=1e-5), \
         "the same from the earlier days' cached summaries"
 
-    await send_trip_history(client, vehicle_id, fleet, *safe, start + timedelta(minutes=10))
-    body = (await client.get(f"/v1/vehicles/{vehicle_id}/predictions")).json()
-    assert body["predictions"]["engine"]["outputs"]["fails_soon"] == pytest.approx(float(risk[safe]), abs=1e-5)
-    assert risk[safe] < threshold
-    assert [(a["change"], a["key"]) for a in body["alerts"] if a["key"] == "maintenance:engine"] == [
-        ("cleared", "maintenance:engine")]
-    assert await maintenance_events(pool, vehicle_id) == ["VehicleAlertRaised", "VehicleAlertCleared"]
+    await send_trip_history(risky.client, risky.vehicle_id, fleet, *safe_trip, risky.start + timedelta(minutes=10))
+    body = (await risky.client.get(f"/v1/vehicles/{risky.vehicle_id}/predictions")).json()
+    assert body["predictions"]["engine"]["outputs"]["fails_soon"] == pytest.approx(float(risk[safe_trip]), abs=1e-5)
+    assert engine_alerts(body) == [("cleared", "maintenance:engine")]
+    assert await maintenance_events(pool, risky.vehicle_id) == ["VehicleAlertRaised", "VehicleAlertCleared"]
+
+
+def engine_alerts(predictions: dict) -> list[tuple[str, str]]:
+    return [(a["change"], a["key"]) for a in predictions["alerts"] if a["key"] == "maintenance:engine"]
 
 
 async def test_the_entity_leaves_out_the_grids_of_days_the_caller_knows(fleet, stack, make_client):
