@@ -175,6 +175,7 @@ class BookingEventConsumer:
 class BookingEventConsumerActor(BackgroundLoopActor):
     def __init__(self, name: str, database_url: str, bootstrap_servers: str):
         self.consumer = BookingEventConsumer(name, database_url, bootstrap_servers)
+        self.start_when_constructed()
 
     def loop(self):
         return self.consumer.run()

@@ -30,6 +30,7 @@ class FleetAlertFeedActor(BackgroundLoopActor):
         self.rings = RingRegistry(capacity=1000)
         self.received = 0
         self.gaps = OffsetGapGuard("fleet alert feed")
+        self.start_when_constructed()
 
     async def loop(self) -> None:
         while True:

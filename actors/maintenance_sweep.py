@@ -59,6 +59,7 @@ class MaintenanceSweepActor(BackgroundLoopActor):
         self.vehicles = VehicleClient(ShardRouter(vehicle_shards))
         self._predictor: VehiclePredictor | None = None
         self._swept: dict[str, datetime] = {}  # vehicle id -> its last_seen when it was last swept
+        self.start_when_constructed()
 
     async def loop(self) -> None:
         while True:

@@ -31,6 +31,8 @@ from db.pool import connect, create_pool
 log = logging.getLogger(__name__)
 
 MAX_OUTAGE_BACKOFF_SECONDS = 5.0
+CLEANUP_SECONDS = 3600.0  # how often a relay deletes its outbox's old processed rows
+RETENTION_DAYS = 30
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -193,15 +195,32 @@ class OutboxRelay:
 
 @ray.remote(max_restarts=-1)
 class OutboxRelayActor(BackgroundLoopActor):
-    """A relay as a Ray actor, restarted by Ray if it dies."""
+    """A relay as a Ray actor, restarted by Ray if it dies. Besides draining its outbox it deletes
+    the rows published more than RETENTION_DAYS ago, hourly (idempotent, so every relay of a
+    table may do it)."""
 
     def __init__(self, database_url: str, bootstrap_servers: str, table: outbox.OutboxTable,
                  batch_size: int, poll_seconds: float):
         self.relay = OutboxRelay(database_url, bootstrap_servers, table, batch_size=batch_size,
                                  poll_seconds=poll_seconds)
+        self.start_when_constructed()
 
-    def loop(self):
-        return self.relay.run()
+    async def loop(self) -> None:
+        await asyncio.gather(self.relay.run(), self._clean_up_forever())
+
+    async def _clean_up_forever(self) -> None:
+        table = self.relay.table
+        while True:
+            try:
+                conn = await connect(self.relay.database_url)
+                try:
+                    deleted = await outbox.delete_processed_older_than(conn, table, RETENTION_DAYS)
+                finally:
+                    await conn.close()
+                log.info("%s cleanup deleted %d processed rows", table.name, deleted)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):  # the database down: next hour
+                log.warning("%s cleanup failed", table.name, exc_info=True)
+            await asyncio.sleep(CLEANUP_SECONDS)
 
     async def stats(self) -> dict[str, Any]:
         return {"published": self.relay.published, "dead_lettered": self.relay.dead_lettered,

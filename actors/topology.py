@@ -1,5 +1,5 @@
 """Where fleetray's named Ray actors are found: entity shards, outbox relays, booking consumers,
-the fleet alert feed, the maintenance sweep and the device bridges.
+the fleet alert feed, the maintenance sweep and the device bridges' name prefix.
 
 Only the launcher (cluster/stack.py) creates them; every other process (Serve replica, bridge,
 CLI, test) looks them up here by name, so none of them needs to know how they are configured.
@@ -55,12 +55,6 @@ def _named(matches) -> list[ray.actor.ActorHandle]:
             except ValueError:  # removed in the meantime
                 pass
     return found
-
-
-def find_bridges() -> list[ray.actor.ActorHandle]:
-    """Every device bridge actor on the cluster: the demo fleet's and those `fleetray bridge`
-    attached (detached actors the stack's supervisor resumes after Ray restarts them)."""
-    return _named(lambda name: name.startswith(BRIDGE_PREFIX))
 
 
 def find_relays() -> list[ray.actor.ActorHandle]:

@@ -91,11 +91,11 @@ BRIDGE_STATUS_SECONDS = 5.0
 
 async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remove: bool) -> None:
     """Attach the adapters of config_path to the running stack; in the foreground, print their
-    status every few seconds (and resume a bridge Ray restarted) until Ctrl-C removes them."""
+    status every few seconds until Ctrl-C removes them (a bridge Ray restarted resumes by itself)."""
     import ray
 
     from actors.topology import RAY_NAMESPACE
-    from device_bridge.attach import attach, bridge_stats, detach as detach_bridges, resume
+    from device_bridge.attach import attach, bridge_stats, detach as detach_bridges
     from device_bridge.config import ConfigError, load_config
 
     try:
@@ -125,10 +125,6 @@ async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remo
     try:
         delivered, since = None, time.monotonic()
         while not stop.is_set():
-            try:
-                await resume(bridges)
-            except Exception:  # a bridge mid-restart: the next round resumes it
-                pass
             stats = await bridge_stats(bridges)
             total, now = sum(s["delivered"] for s in stats if s), time.monotonic()
             rate = max(0.0, total - delivered) / (now - since) if delivered is not None else 0.0

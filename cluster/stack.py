@@ -29,7 +29,7 @@ from actors.fleet_alert_feed import FleetAlertFeedActor
 from actors.maintenance_sweep import MaintenanceSweepActor
 from actors.outbox_relay import OutboxRelayActor
 from actors.topology import (
-    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, consumer_name, find_bridges, relay_name,
+    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, consumer_name, relay_name,
     vehicle_router,
 )
 from actors.vehicle import VEHICLE_KIND, VehicleClient
@@ -46,9 +46,6 @@ log = logging.getLogger(__name__)
 TOPICS = {BOOKING_EVENTS_TOPIC: 6, VEHICLE_ALERTS_TOPIC: 6}
 DEMO_TENANT = "demo"
 DEMO_BRIDGE = f"{BRIDGE_PREFIX}demo"
-SUPERVISE_SECONDS = 2.0
-OUTBOX_CLEANUP_SECONDS = 3600.0
-OUTBOX_RETENTION_DAYS = 30
 # Ray Serve's own fast path: direct ingress behind HAProxy, and RAY_SERVE_THROUGHPUT_OPTIMIZED
 # (user code and the handle router on the replica's main event loop; its gRPC between deployments
 # does not reach handles bound here, which the API's model calls choose themselves: model_client.py).
@@ -98,8 +95,10 @@ def create_shards(settings: StackSettings) -> dict[str, list[ray.actor.ActorHand
     return created
 
 
-def create_loop_actors(settings: StackSettings, vehicle_shards: list[ray.actor.ActorHandle]) -> list:
-    """Relays, consumers, the fleet alert feed and (unless switched off) the maintenance sweep."""
+def create_loop_actors(settings: StackSettings,
+                       vehicle_shards: list[ray.actor.ActorHandle]) -> list[ray.actor.ActorHandle]:
+    """Relays, consumers, the fleet alert feed and (unless switched off) the maintenance sweep.
+    Each starts its own loop, and again whenever Ray restarts it (actors/background.py)."""
     actors = [_detached(OutboxRelayActor, relay_name(table, i)).remote(
                   settings.database_url, settings.kafka_bootstrap_servers, table,
                   batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds)
@@ -121,9 +120,7 @@ class LocalStack:
         self.postgres = None
         self.broker: EmbeddedBroker | None = None
         self.pool = None
-        self.loop_actors: list = []  # relays, consumers, the alert feed, the maintenance sweep
         self._ray_started_here = False
-        self._supervisor: asyncio.Task | None = None
         self._started_ray_apps = False
         self.emulators: list = []
         self.trip_replay = None
@@ -172,30 +169,9 @@ class LocalStack:
     async def start_actors(self) -> None:
         self._started_ray_apps = True
         shards = create_shards(self.settings)
-        self.loop_actors = create_loop_actors(self.settings, shards[VEHICLE_KIND[0]])
-        await self.supervise_once()
-
-    async def supervise_once(self) -> None:
-        """(Re)start the loop actors' and bridges' loops; a no-op for loops already running.
-        Ray restarts a dead actor's process; this call resumes its work."""
-        await asyncio.gather(*(a.start.remote() for a in self.loop_actors + find_bridges()))
-
-    async def _supervise_forever(self) -> None:
-        """Resume restarted actors every few seconds; delete old processed outbox rows hourly."""
-        loop = asyncio.get_running_loop()
-        next_cleanup = loop.time()
-        while True:
-            await asyncio.sleep(SUPERVISE_SECONDS)
-            try:
-                await self.supervise_once()
-                if loop.time() >= next_cleanup:
-                    async with self.pool.acquire() as conn:
-                        for table in outbox.OUTBOXES.values():
-                            deleted = await outbox.delete_processed_older_than(conn, table, OUTBOX_RETENTION_DAYS)
-                            log.info("%s cleanup deleted %d processed rows", table.name, deleted)
-                    next_cleanup = loop.time() + OUTBOX_CLEANUP_SECONDS
-            except Exception:  # an actor mid-restart or the database down; the next round retries
-                log.warning("supervision round failed", exc_info=True)
+        # start() is a no-op for a loop already running: awaiting it waits until each is constructed.
+        await asyncio.gather(*(actor.start.remote() for actor in create_loop_actors(self.settings,
+                                                                                     shards[VEHICLE_KIND[0]])))
 
     async def ensure_models(self) -> None:
         """A promoted version of every model family, trained here first when none exists."""
@@ -261,7 +237,6 @@ class LocalStack:
         self.start_serve()
         if with_metrics:
             self.start_metrics()
-        self._supervisor = asyncio.ensure_future(self._supervise_forever())
         self.write_stack_file()
 
     def urls(self) -> dict[str, Any]:
@@ -302,8 +277,6 @@ class LocalStack:
                 log.warning("ended leftover process %s", process)
 
     async def _stop_services(self) -> None:
-        if self._supervisor is not None:
-            self._supervisor.cancel()
         if self._started_ray_apps and ray.is_initialized():
             if self._ray_started_here:
                 ray.shutdown()  # stops the local head and everything on it, Serve included

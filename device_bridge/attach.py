@@ -51,12 +51,12 @@ async def attach(vehicle_shards: int, config: BridgeConfig, stem: str) -> tuple[
                            name=f"{bridge_prefix(stem)}{n}", namespace=RAY_NAMESPACE, lifetime="detached",
                        ).remote(vehicle_shards, tenant, [a.adapter_config() for a in adapters]))
         for n, (tenant, adapters) in enumerate(config.groups(), 1)]
-    await resume(bridges)
+    await started(bridges)
     return bridges, [a.vehicle_id for a, new in zip(config.adapters, fresh) if new]
 
 
-async def resume(bridges: list[AttachedBridge]) -> None:
-    """Start the bridges' loops; a no-op for running ones, a restart after Ray restarted one."""
+async def started(bridges: list[AttachedBridge]) -> None:
+    """Wait until each bridge is constructed: its loop starts by itself (start() is a no-op then)."""
     await asyncio.gather(*(b.actor.start.remote() for b in bridges))
 
 

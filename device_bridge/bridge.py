@@ -116,8 +116,10 @@ class DeviceBridgeActor(BackgroundLoopActor):
     fleet). Adapters are dicts of AdapterConfig fields."""
 
     def __init__(self, vehicle_shards: int, tenant_id: str, adapters: list[dict[str, Any]]):
-        self.bridge = DeviceBridge(VehicleClient(vehicle_router(vehicle_shards)), tenant_id, [AdapterConfig(**a) for a in adapters])
+        self.bridge = DeviceBridge(VehicleClient(vehicle_router(vehicle_shards)), tenant_id,
+                                   [AdapterConfig(**a) for a in adapters])
         tune_for_many_long_lived_objects()
+        self.start_when_constructed()
 
     def loop(self):
         return self.bridge.run()

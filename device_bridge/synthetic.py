@@ -107,6 +107,7 @@ class SyntheticBridgeActor(BackgroundLoopActor):
         self.fleet = SyntheticFleet(vehicle_ids, readings_per_second, batcher.add_reading,
                                     lambda: len(batcher.readings), max_backlog)
         tune_for_many_long_lived_objects()
+        self.start_when_constructed()
 
     async def loop(self) -> None:
         await asyncio.gather(self.bridge.run(), self.fleet.run())

@@ -51,7 +51,7 @@ async def test_attached_adapter_feeds_its_vehicle_until_detached(stack, adapter,
     assert again[0].actor._actor_id != old_actor_id, "the old bridge was replaced, not reused"
     crashed = await wait_until(lambda: _delivered(again[0]), timeout=60)
 
-    ray.kill(again[0].actor, no_restart=False)  # a crash: Ray restarts the process, which starts idle
+    ray.kill(again[0].actor, no_restart=False)  # a crash: Ray restarts the process, whose constructor resumes reading
     await wait_until(lambda: _delivered(again[0], other_than=crashed["pid"]), timeout=60)  # resumed
 
     assert await detach(stem) == [bridges[0].name]

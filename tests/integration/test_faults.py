@@ -130,7 +130,7 @@ async def test_relay_killed_mid_batch_loses_nothing_and_duplicates_nothing(stack
     kills = 0
     while await processed() < len(event_ids) and kills < 4:
         relay = ray.get_actor(relay_name(BOOKING_OUTBOX, kills % 2), namespace=RAY_NAMESPACE)
-        ray.kill(relay, no_restart=False)  # Ray restarts it; the stack's supervisor resumes its loop
+        ray.kill(relay, no_restart=False)  # Ray restarts it, and its constructor resumes the loop
         kills += 1
         await asyncio.sleep(0.3)
     assert kills >= 1
