@@ -44,7 +44,10 @@ async def _run(settings: StackSettings) -> None:
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         print("fleetray is running:", flush=True)
         for key, value in stack.urls().items():
-            print(f"  {key:26} {value}", flush=True)
+            # Ray's token authentication is on by default: its dashboard opens on a token prompt.
+            sign_in = ("  (sign in with the token `.venv/bin/ray get-auth-token` prints)"
+                       if key == "ray_dashboard_url" else "")
+            print(f"  {key:26} {value}{sign_in}", flush=True)
         print("Get a token with: .venv/bin/fleetray token --user alice    (Ctrl-C stops everything)",
               flush=True)
         await stop.wait()
