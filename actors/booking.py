@@ -16,9 +16,9 @@ from typing import Any
 import asyncpg
 
 from actors.entity_runtime import ShardRouter, TenantEntity, error
-from db.events import BookingCancelled
 from db import bookings as repo
 from db.errors import unwrap
+from db.events import BookingCancelled
 from db.pool import create_pool
 
 Reply = dict[str, Any]

@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
 from actors.background import BackgroundLoopActor
-from db.events import BookingCancelled
 from actors.offset_gaps import OffsetGapGuard
+from db.events import BookingCancelled
 from db.outbox import BOOKING_EVENTS_TOPIC
 from db.pool import create_pool
 

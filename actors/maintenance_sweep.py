@@ -19,17 +19,17 @@ from typing import Any
 
 import ray
 
+from actors import metrics
 from actors.background import BackgroundLoopActor
 from actors.entity_runtime import ShardRouter
-from actors import metrics
 from actors.logs import configure_json_logging
 from actors.predictions import VehiclePredictor, VehicleRef
 from actors.vehicle import VehicleClient
 from db.pool import create_pool
 from ml import live
-from ml.registry import ModelRegistry
 from ml.deployments import model_server_handle
 from ml.model_client import ModelCatalog, ModelClient
+from ml.registry import ModelRegistry
 from ml.trip_summaries import TripSummaryCache
 
 log = logging.getLogger(__name__)

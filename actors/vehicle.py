@@ -21,16 +21,16 @@ import asyncpg
 
 from actors.entity_runtime import ShardRouter, TenantEntity, error
 from actors.event_ring import RingRead, RingRegistry
-from db.events import VehicleAlertEvent
 from actors.telemetry_writer import TelemetryWriter
 from actors.vehicle_rules import HARSH_PENALTY, Alert, AlertChange, AlertRules, VehicleMonitor
 from db import vehicles as repo
 from db.errors import unwrap
-from db.vehicle_alerts import open_alerts, record_alert_events
+from db.events import VehicleAlertEvent
 from db.pool import create_pool
-from db.timestamps import EARLIEST, instant_problem, text_problem
-from ml.live import LiveWindow
 from db.readings import FreezeFrame, ReadingValues
+from db.timestamps import EARLIEST, instant_problem, text_problem
+from db.vehicle_alerts import open_alerts, record_alert_events
+from ml.live import LiveWindow
 
 MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about the distance between
 # A reading from further ahead than a device clock's plausible drift would anchor the vehicle's

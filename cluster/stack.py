@@ -19,15 +19,15 @@ from typing import Any
 import ray
 from ray import serve
 
-from cluster.broker import EmbeddedBroker, ensure_topics, free_port
-from cluster.processes import StartedProcesses
-from cluster.settings import StackSettings
 from actors.booking import BOOKING_KIND
 from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
 from actors.entity_runtime import ensure_shards, shard_name
 from actors.fleet_alert_feed import FleetAlertFeedActor
 from actors.maintenance_sweep import MaintenanceSweepActor
 from actors.outbox_relay import OutboxRelayActor
+from cluster.broker import EmbeddedBroker, ensure_topics, free_port
+from cluster.processes import StartedProcesses
+from cluster.settings import StackSettings
 from actors.topology import (
     BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, consumer_name, relay_name,
     vehicle_router,

@@ -17,9 +17,9 @@ from actors.background import BackgroundLoopActor
 from actors.gc_tuning import tune_for_many_long_lived_objects
 from actors.topology import vehicle_router
 from actors.vehicle import VehicleClient
+from db.readings import DtcReport, Reading
 from device_bridge.batcher import ReadingBatcher
 from device_bridge.obd_reader import AdapterConfig, AdapterReader, Status
-from db.readings import DtcReport, Reading
 
 log = logging.getLogger(__name__)
 

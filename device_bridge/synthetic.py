@@ -19,9 +19,9 @@ from actors.background import BackgroundLoopActor
 from actors.gc_tuning import tune_for_many_long_lived_objects
 from actors.topology import vehicle_router
 from actors.vehicle import VehicleClient
+from db.readings import Reading
 from device_bridge.batcher import ReadingBatcher
 from device_bridge.bridge import DeviceBridge
-from db.readings import Reading
 
 # pid -> (unit as python-obd names it, low, high, step of the random walk)
 FAST_PIDS = {

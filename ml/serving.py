@@ -24,8 +24,8 @@ from ray.serve import Application
 from db.pool import create_pool
 from ml import train
 from ml.datasets import FAMILIES
-from ml.registry import ModelRegistry
 from ml.deployments import DEPLOYMENT_DEFAULTS, deployment_name
+from ml.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from ray.serve.handle import DeploymentHandle
 
 from actors.gc_tuning import tune_for_many_long_lived_objects
 from actors.logs import configure_serve_replica_logging
-from serve_apps import bookings, fleet, health, models, predictions, streams, vehicles, webhooks
 from ml.deployments import DEPLOYMENT_DEFAULTS
+from serve_apps import bookings, fleet, health, models, predictions, streams, vehicles, webhooks
 from serve_apps.api_args import ApiArgs
 from serve_apps.errors import declare_400_for_invalid_requests, install_error_handlers
 from serve_apps.middleware import RequestContextMiddleware

@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from actors.predictions import VehiclePredictor, VehicleRef
 from serve_apps.auth import principal_of
 from serve_apps.errors import ERROR_RESPONSES
 from serve_apps.input_types import VehicleIdPath
-from actors.predictions import VehiclePredictor, VehicleRef
 from serve_apps.services import Services, services
 
 router = APIRouter(prefix="/v1/vehicles", tags=["predictions"], responses=ERROR_RESPONSES)

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from db import vehicles as repo
-from db.tenancy import tenant_scope
 from db.readings import PID_PATTERN
+from db.tenancy import tenant_scope
 from serve_apps.auth import operator_of, principal_of
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.input_types import Instant, VehicleIdPath

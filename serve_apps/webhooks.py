@@ -16,8 +16,8 @@ from pydantic import Field, ValidationError
 from db.readings import VEHICLE_ID_PATTERN
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.services import Services, services
-from serve_apps.vehicles import ingest_readings
 from serve_apps.vehicle_schemas import TelemetryBatch
+from serve_apps.vehicles import ingest_readings
 
 PATH_PREFIX = "/v1/webhooks/"
 SIGNATURE_HEADER = "X-Fleetray-Signature"

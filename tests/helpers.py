@@ -62,8 +62,7 @@ async def consumer_stats(name: str) -> dict:
     """The stats() of the booking-events consumer actor `name` (actors/consumers.py)."""
     import ray
 
-    from actors.topology import RAY_NAMESPACE
-    from actors.topology import consumer_name
+    from actors.topology import RAY_NAMESPACE, consumer_name
     return await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
 
 

@@ -23,12 +23,11 @@ import numpy as np
 import ray
 
 from actors.consumers import CONSUMER_EFFECTS
-from actors.topology import RAY_NAMESPACE
+from actors.topology import RAY_NAMESPACE, consumer_name
 from cluster.stack import LocalStack
-from actors.topology import consumer_name
 from serve_apps.auth import issue_token
-from tests.bench.stack import bench_settings, default_state_dir
 from tests.bench.cpu_split import CpuSplit, children_cpu_seconds, format_split
+from tests.bench.stack import bench_settings, default_state_dir
 
 BENCH_USER = "bench-user"
 

@@ -40,9 +40,9 @@ from ray import serve
 from cluster.settings import StackSettings
 from cluster.stack import LocalStack
 from ml.datasets import FAMILIES, SEEN, family_dataset
+from ml.deployments import API_APP, deployment_name, model_server_handle
 from ml.features import INPUT_NAMES
 from ml.inputs import to_instances
-from ml.deployments import API_APP, deployment_name, model_server_handle
 from ml.simulator import FleetConfig, simulate
 from serve_apps.auth import issue_token
 from tests.bench.cancel import summary

@@ -26,13 +26,12 @@ import numpy as np
 import ray
 from httpx_sse import aconnect_sse
 
-from actors.topology import RAY_NAMESPACE
+from actors.topology import RAY_NAMESPACE, vehicle_router
 from cluster.stack import LocalStack
-from actors.topology import vehicle_router
 from device_bridge.synthetic import SyntheticBridgeActor
 from serve_apps.auth import issue_token
-from tests.bench.stack import bench_settings, default_state_dir
 from tests.bench.cpu_split import CpuSplit, format_split
+from tests.bench.stack import bench_settings, default_state_dir
 
 TENANT = "bench"
 WATCHED_VEHICLES = 10

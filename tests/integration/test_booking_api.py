@@ -12,9 +12,9 @@ import pytest
 import ray
 
 from actors.consumers import CONSUMER_EFFECTS
-from db.outbox import BOOKING_EVENTS_TOPIC
 from cluster.stack import TOPICS
 from db.flags import BOOKING_CANCELLATION_FLAG, set_flag_percentage
+from db.outbox import BOOKING_EVENTS_TOPIC
 from tests.helpers import consumed_counts, consumer_stats, create_booking, unique, wait_until
 
 pytestmark = pytest.mark.integration

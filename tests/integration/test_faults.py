@@ -7,13 +7,11 @@ import pytest
 import ray
 from aiokafka import AIOKafkaConsumer
 
-from cluster.broker import ensure_topics
-from db.outbox import BOOKING_EVENTS_TOPIC
-from actors.topology import RAY_NAMESPACE
-from cluster.stack import TOPICS
 from actors.consumers import CONSUMER_EFFECTS
-from actors.topology import consumer_name, relay_name
-from db.outbox import BOOKING_OUTBOX
+from actors.topology import RAY_NAMESPACE, consumer_name, relay_name
+from cluster.broker import ensure_topics
+from cluster.stack import TOPICS
+from db.outbox import BOOKING_EVENTS_TOPIC, BOOKING_OUTBOX
 from tests.helpers import (
     consumed_counts, consumer_stats, create_booking, insert_event, pg_restart, wait_until,
 )

@@ -13,10 +13,10 @@ import pytest
 
 from ml import train
 from ml.datasets import FAMILIES, SEEN, family_dataset
-from ml.registry import CorruptArtifact
+from ml.deployments import model_server_handle
 from ml.features import BRAKE_FEATURES, ENGINE_HISTORY_DAYS, ENGINE_SUMMARIES, INPUT_NAMES
 from ml.inputs import to_instances
-from ml.deployments import model_server_handle
+from ml.registry import CorruptArtifact
 from ml.simulator import FleetConfig, simulate
 from tests.helpers import wait_until
 

@@ -8,10 +8,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from actors.consumers import BookingEventConsumer
-from db.events import BookingCancelled
 from actors.outbox_relay import OutboxRelay
-from db.outbox import BOOKING_EVENTS_TOPIC
 from db import outbox
+from db.events import BookingCancelled
+from db.outbox import BOOKING_EVENTS_TOPIC
 from tests.helpers import insert_event
 
 pytestmark = pytest.mark.integration

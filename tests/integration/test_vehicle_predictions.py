@@ -14,8 +14,8 @@ import pytest
 import ray
 from prometheus_client.parser import text_string_to_metric_families
 
-from actors.vehicle_rules import AlertRules
 from actors.topology import MAINTENANCE_SWEEP, RAY_NAMESPACE
+from actors.vehicle_rules import AlertRules
 from ml import train
 from ml.features import ENGINE_HISTORY_DAYS, battery_features, brake_features, engine_histories
 from ml.live import LIVE_WINDOWS

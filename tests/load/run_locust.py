@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from cluster.stack import LocalStack
-from tests.load.scenario import LOAD_TEST_USER_PREFIX
 from tests.bench.stack import bench_settings, default_state_dir
+from tests.load.scenario import LOAD_TEST_USER_PREFIX
 
 CONSUMERS = ("notifications", "property-management")
 

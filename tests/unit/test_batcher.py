@@ -3,8 +3,8 @@
 import asyncio
 from datetime import datetime, timezone
 
-from device_bridge.batcher import ReadingBatcher
 from db.readings import DtcReport, Reading
+from device_bridge.batcher import ReadingBatcher
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 

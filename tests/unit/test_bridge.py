@@ -5,8 +5,8 @@ under the vehicle client is a scripted stand-in here; tests/integration/test_dem
 from datetime import datetime, timezone
 
 from actors.vehicle import VehicleClient
-from device_bridge.bridge import DeviceBridge
 from db.readings import Reading
+from device_bridge.bridge import DeviceBridge
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 

@@ -4,9 +4,9 @@ database cannot be read; a version the replicas cannot load is unavailable with 
 
 import pytest
 
-from ml.registry import IncompatibleArtifact, ServedModel, ServedVersion
 from db.errors import DomainError
 from ml.model_client import ModelCatalog, ModelClient
+from ml.registry import IncompatibleArtifact, ServedModel, ServedVersion
 
 
 class FlakyRegistry:
