@@ -4,8 +4,9 @@ Our producers (the outbox relays) write neither transactions nor compacted topic
 offsets of a partition have no holes, and a record past the offset a consumer expects next means
 the fetch skipped records. aiokafka takes such a jump silently (Kafka allows it in compacted
 topics), and the embedded Tansu broker answers one now and then while a partition is being
-written, so a consumer group would never see the records in between. OffsetGapGuard passes on each partition's records only up to a hole
-and seeks the partition back to the first missing offset, so the next fetch reads them again.
+written, so a consumer group would never see the records in between. OffsetGapGuard passes on
+each partition's records only up to a hole and seeks the partition back to the first missing
+offset, so the next fetch reads them again.
 
 A jump that stays (a compacted topic, transaction markers on another broker) is let through
 after MAX_REFETCHES tries, with an error logged, rather than stalling the partition.

@@ -7,6 +7,8 @@ CLI, test) looks them up here by name, so none of them needs to know how they ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ray
 
 from actors.booking import BOOKING_KIND
@@ -46,17 +48,18 @@ def vehicle_router(shard_count: int) -> ShardRouter:
     return ShardRouter(shards(VEHICLE_KIND[0], shard_count))
 
 
-def _named(matches) -> list[ray.actor.ActorHandle]:
-    found = []
-    for entry in ray.util.list_named_actors(all_namespaces=True):
-        if entry["namespace"] == RAY_NAMESPACE and matches(entry["name"]):
-            try:
-                found.append(actor(entry["name"]))
-            except ValueError:  # removed in the meantime
-                pass
-    return found
+def actor_names(matches: Callable[[str], bool]) -> list[str]:
+    """The names of fleetray's named actors that exist now and that `matches` accepts."""
+    return [entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True)
+            if entry["namespace"] == RAY_NAMESPACE and matches(entry["name"])]
 
 
 def find_relays() -> list[ray.actor.ActorHandle]:
     """The outbox relays that exist now (none when no launcher started them)."""
-    return _named(lambda name: RELAY_MARK in name)
+    found = []
+    for name in actor_names(lambda name: RELAY_MARK in name):
+        try:
+            found.append(actor(name))
+        except ValueError:  # removed in the meantime
+            pass
+    return found

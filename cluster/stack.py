@@ -29,8 +29,8 @@ from cluster.broker import EmbeddedBroker, ensure_topics, free_port
 from cluster.processes import StartedProcesses
 from cluster.settings import StackSettings
 from actors.topology import (
-    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, consumer_name, relay_name,
-    vehicle_router,
+    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, actor, consumer_name,
+    relay_name, vehicle_router,
 )
 from actors.vehicle import VEHICLE_KIND, VehicleClient
 from db import outbox
@@ -170,8 +170,8 @@ class LocalStack:
         self._started_ray_apps = True
         shards = create_shards(self.settings)
         # start() is a no-op for a loop already running: awaiting it waits until each is constructed.
-        await asyncio.gather(*(actor.start.remote() for actor in create_loop_actors(self.settings,
-                                                                                     shards[VEHICLE_KIND[0]])))
+        loop_actors = create_loop_actors(self.settings, shards[VEHICLE_KIND[0]])
+        await asyncio.gather(*(loop_actor.start.remote() for loop_actor in loop_actors))
 
     async def ensure_models(self) -> None:
         """A promoted version of every model family, trained here first when none exists."""
@@ -265,7 +265,7 @@ class LocalStack:
                  + [consumer_name(n) for n in CONSUMER_EFFECTS] + [FLEET_ALERT_FEED, MAINTENANCE_SWEEP, DEMO_BRIDGE])
         for name in names:
             try:
-                ray.kill(ray.get_actor(name, namespace=RAY_NAMESPACE))
+                ray.kill(actor(name))
             except ValueError:
                 pass
 

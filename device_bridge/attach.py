@@ -13,7 +13,7 @@ from typing import Any
 
 import ray
 
-from actors.topology import BRIDGE_PREFIX, RAY_NAMESPACE, vehicle_router
+from actors.topology import BRIDGE_PREFIX, RAY_NAMESPACE, actor, actor_names, vehicle_router
 from actors.vehicle import VehicleClient
 from device_bridge.bridge import DeviceBridgeActor
 from device_bridge.config import BridgeConfig
@@ -64,30 +64,21 @@ async def detach(stem: str) -> list[str]:
     """Stop and kill every bridge actor of this adapters file (its vehicles then show
     disconnected); returns their names once they are gone."""
     prefix = bridge_prefix(stem)
-    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-             if a["namespace"] == RAY_NAMESPACE and a["name"].startswith(prefix)]
-    actors = [ray.get_actor(name, namespace=RAY_NAMESPACE) for name in names]
+    names = actor_names(lambda name: name.startswith(prefix))
+    actors = [actor(name) for name in names]
     try:
         await asyncio.wait_for(asyncio.gather(*(a.stop.remote() for a in actors), return_exceptions=True),
                                STOP_SECONDS)
     except asyncio.TimeoutError:
         pass  # a hung bridge is killed all the same
-    for actor in actors:
-        ray.kill(actor, no_restart=True)
+    for handle in actors:
+        ray.kill(handle, no_restart=True)
     deadline = time.monotonic() + NAME_RELEASE_SECONDS
-    while any(_exists(name) for name in names):
+    while actor_names(lambda name: name in names):
         if time.monotonic() > deadline:
             raise TimeoutError(f"bridge actors {names} still exist {NAME_RELEASE_SECONDS}s after being killed")
         await asyncio.sleep(0.2)
     return names
-
-
-def _exists(name: str) -> bool:
-    try:
-        ray.get_actor(name, namespace=RAY_NAMESPACE)
-        return True
-    except ValueError:
-        return False
 
 
 async def bridge_stats(bridges: list[AttachedBridge]) -> list[dict[str, Any] | None]:
