@@ -28,12 +28,14 @@ class BackgroundLoopActor:
         if self._task is None and not self._stopped:
             self._task = asyncio.ensure_future(self.loop())
 
-    def stop_loop(self) -> None:
-        """Cancel the loop for good (the actor is about to be removed): a later start() must not
-        resume it."""
+    async def stop(self) -> None:
+        """End the loop for good (a later start() does not resume it) and wait for its own
+        clean-up (a consumer leaves its group, a relay closes its producer): the actor is about
+        to be removed."""
         self._stopped = True
         if self._task is not None:
             self._task.cancel()
+            await asyncio.wait([self._task])
 
     @property
     def running(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import ray
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from actors.background import BackgroundLoopActor
 from actors.offset_gaps import OffsetGapGuard
@@ -74,6 +74,30 @@ async def rewind_truncated_partitions(consumer: AIOKafkaConsumer) -> None:
             await consumer.seek_to_beginning(tp)
 
 
+def group_id(name: str) -> str:
+    """The Kafka consumer group of the consumer named `name` (all its members share it)."""
+    return f"fleetray-{name}"
+
+
+async def group_lag(bootstrap_servers: str, name: str) -> int:
+    """Records of booking-events the group has not committed yet, over all partitions (a
+    partition it never committed counts from its first offset). The reader names the group to
+    read its committed offsets, but subscribes to nothing, so it never joins it."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id(name), enable_auto_commit=False)
+    await reader.start()
+    try:
+        await reader.topics()  # fetches the metadata partitions_for_topic reads
+        partitions = [TopicPartition(BOOKING_EVENTS_TOPIC, p)
+                      for p in sorted(reader.partitions_for_topic(BOOKING_EVENTS_TOPIC) or ())]
+        ends = await reader.end_offsets(partitions)
+        starts = await reader.beginning_offsets(partitions)
+        committed = [await reader.committed(tp) for tp in partitions]
+        return sum(max(0, ends[tp] - (starts[tp] if offset is None else offset))
+                   for tp, offset in zip(partitions, committed))
+    finally:
+        await reader.stop()
+
+
 def decode(record: ConsumerRecord) -> BookingCancelled | None:
     headers = dict(record.headers or ())
     if headers.get("event_type") != b"BookingCancelled":
@@ -120,7 +144,7 @@ class BookingEventConsumer:
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
             BOOKING_EVENTS_TOPIC, bootstrap_servers=self.bootstrap_servers,
-            group_id=f"fleetray-{self.name}", enable_auto_commit=False,
+            group_id=group_id(self.name), enable_auto_commit=False,
             auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await consumer.start()
         self._consumer = consumer

@@ -222,8 +222,11 @@ def shard_index(entity_id: str, shard_count: int) -> int:
     return int.from_bytes(digest, "big") % shard_count
 
 
+SHARD_MARK = "-shard-"
+
+
 def shard_name(kind_name: str, index: int) -> str:
-    return f"{kind_name}-shard-{index}"
+    return f"{kind_name}{SHARD_MARK}{index}"
 
 
 def ensure_shards(

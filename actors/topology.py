@@ -1,12 +1,14 @@
 """Where fleetray's named Ray actors are found: entity shards, outbox relays, booking consumers,
 the fleet alert feed, the maintenance sweep and the device bridges' name prefix.
 
-Only the launcher (cluster/stack.py) creates them; every other process (Serve replica, bridge,
-CLI, test) looks them up here by name, so none of them needs to know how they are configured.
+The system controller (cluster/system_app.py) creates them, but for the bridges, which their own
+commands start; every other process (Serve replica, bridge, CLI, test) looks them up here by
+name, so none of them needs to know how they are configured.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import ray
@@ -21,23 +23,38 @@ FLEET_ALERT_FEED = "fleet-alert-feed"
 MAINTENANCE_SWEEP = "maintenance-sweep"
 BRIDGE_PREFIX = "device-bridge-"
 RELAY_MARK = "-relay-"
+CONSUMER_MARK = "-consumer-"
 
 
 def relay_name(table: OutboxTable, index: int) -> str:
     return f"{table.name.replace('_', '-')}{RELAY_MARK}{index}"
 
 
-def consumer_name(name: str) -> str:
-    return f"consumer-{name}"
+def consumer_name(group: str, member: int) -> str:
+    """One member of a consumer group (actors/consumers.py CONSUMER_EFFECTS names the groups)."""
+    return f"{group}{CONSUMER_MARK}{member}"
 
 
-def actor(name: str) -> ray.actor.ActorHandle:
-    """The named actor (raises ValueError when it does not exist)."""
-    return ray.get_actor(name, namespace=RAY_NAMESPACE)
+# How long a process starting beside the system controller waits for the actors it creates (a
+# Serve config deployed at once starts the API and the controller together).
+CREATION_WAIT_SECONDS = 120.0
+
+
+def actor(name: str, wait_seconds: float = 0.0) -> ray.actor.ActorHandle:
+    """The named actor, waiting up to wait_seconds for it to be created (raises ValueError when
+    it does not exist by then)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return ray.get_actor(name, namespace=RAY_NAMESPACE)
+        except ValueError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def shards(kind_name: str, count: int) -> list[ray.actor.ActorHandle]:
-    return [actor(shard_name(kind_name, i)) for i in range(count)]
+    return [actor(shard_name(kind_name, i), CREATION_WAIT_SECONDS) for i in range(count)]
 
 
 def booking_router(shard_count: int) -> ShardRouter:

@@ -1,5 +1,6 @@
-"""The `fleetray` command: run the stack, issue tokens, flip flags, replay dead letters, attach
-real OBD-II adapters, train and register predictive-maintenance models."""
+"""The `fleetray` command: run the stack, deploy it onto a Ray cluster, scale it and show its
+status, issue tokens, flip flags, replay dead letters, attach real OBD-II adapters, train and
+register predictive-maintenance models."""
 
 from __future__ import annotations
 
@@ -54,6 +55,66 @@ async def _run(settings: StackSettings) -> None:
     finally:
         print("stopping fleetray ...", flush=True)
         await stack.stop()
+
+
+def _connect(settings: StackSettings, address: str | None):
+    """A driver on the cluster at `address` (else RAY_ADDRESS, else the local one) and its
+    Serve applications, reached through the cluster's dashboard."""
+    import ray
+
+    from actors.topology import RAY_NAMESPACE
+    from cluster.deploy import ServeCluster
+
+    context = ray.init(address=address or settings.ray_address or "auto", namespace=RAY_NAMESPACE,
+                       log_to_driver=False, logging_level=logging.ERROR)
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)
+    return ServeCluster(context.dashboard_url)
+
+
+def _deploy(settings: StackSettings, address: str | None, config_path: Path | None) -> None:
+    import yaml
+
+    from cluster.deploy import serve_config
+
+    if config_path is not None:
+        config = yaml.safe_load(config_path.read_text())
+    elif settings.database_url and settings.kafka_bootstrap_servers:
+        config = serve_config(settings)
+    else:
+        sys.exit("fleetray deploy needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or --config FILE")
+    cluster = _connect(settings, address)
+    names = [app["name"] for app in config["applications"]]
+    print(f"deploying {', '.join(names)} ...", flush=True)
+    cluster.deploy(config)
+    for name, app in cluster.statuses().items():
+        if name in names:
+            print(f"  {name:8} {app['status']}  route {app.get('route_prefix') or '-'}")
+
+
+async def _undeploy(settings: StackSettings, address: str | None) -> None:
+    removed = await _connect(settings, address).undeploy()
+    print(f"removed fleetray's applications and {len(removed)} actor(s)")
+
+
+def _scale(settings: StackSettings, address: str | None, role: str, count: int) -> None:
+    from pydantic import ValidationError
+
+    try:
+        scale = _connect(settings, address).scale(role, count)
+    except ValidationError as exc:
+        sys.exit(f"cannot scale {role} to {count}: {exc.errors()[0]['msg']}")
+    print(f"scaled: {scale.outbox_relays} booking outbox relay(s), {scale.consumers_per_group} consumer(s) per group")
+
+
+def _status(settings: StackSettings, address: str | None) -> None:
+    from ray import serve
+
+    from cluster.status import format_status
+    from cluster.system_app import CONTROLLER, SYSTEM_APP
+
+    _connect(settings, address)
+    controller = serve.get_deployment_handle(CONTROLLER, app_name=SYSTEM_APP)
+    print(format_status(controller.status.remote().result(timeout_s=30)))
 
 
 async def _flag(settings: StackSettings, name: str, percentage: int | None) -> None:
@@ -192,6 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the whole local stack in the foreground")
 
+    def cluster_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--address", metavar="RAY_ADDRESS",
+                             help="the Ray cluster (default: RAY_ADDRESS, else the local one)")
+        return command
+
+    deploy = cluster_command("deploy", "deploy the whole system onto a running Ray cluster")
+    deploy.add_argument("--config", type=Path, metavar="FILE",
+                        help="a Serve config such as cluster/serve_config.yaml (default: from the settings)")
+    cluster_command("undeploy", "remove fleetray's applications and actors from the cluster")
+    scale = cluster_command("scale", "change how many relays or consumers run, live")
+    scale.add_argument("role", choices=["relays", "consumers"])
+    scale.add_argument("count", type=int)
+    cluster_command("status", "shards, relays, outboxes, consumer groups, models and bridges")
+
     token = sub.add_parser("token", help="print a JWT the running stack accepts")
     token.add_argument("--user", required=True)
     token.add_argument("--tenant", default="default")
@@ -244,6 +320,14 @@ def main(argv: list[str] | None = None) -> None:
     settings = StackSettings()
     if args.command == "run":
         asyncio.run(_run(settings))
+    elif args.command == "deploy":
+        _deploy(settings, args.address, args.config)
+    elif args.command == "undeploy":
+        asyncio.run(_undeploy(settings, args.address))
+    elif args.command == "scale":
+        _scale(settings, args.address, args.role, args.count)
+    elif args.command == "status":
+        _status(settings, args.address)
     elif args.command == "token":
         from serve_apps.auth import issue_token
 

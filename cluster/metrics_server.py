@@ -1,10 +1,11 @@
-"""The scrape endpoint: counters from every process (multiprocess mode) plus outbox gauges
-read from PostgreSQL at scrape time."""
+"""The scrape endpoint: counters from every process of the node (prometheus-client's multiprocess
+mode, whose directory PROMETHEUS_MULTIPROC_DIR names) plus outbox gauges read from PostgreSQL at
+scrape time. The system controller (cluster/system_app.py) serves it."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import os
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -22,7 +23,7 @@ OUTBOX_GAUGES = {
 
 
 class OutboxGaugeCollector:
-    """Queries the outbox on the launcher's event loop whenever Prometheus scrapes."""
+    """Queries the outbox on the controller's event loop whenever Prometheus scrapes."""
 
     def __init__(self, pool, loop: asyncio.AbstractEventLoop):
         self.pool = pool
@@ -42,8 +43,9 @@ class OutboxGaugeCollector:
                 yield gauge
 
 
-def start_metrics_server(port: int, multiproc_dir: Path, pool, loop) -> None:
+def start_metrics_server(host: str, port: int, pool, loop) -> None:
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(multiproc_dir))
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # else only the outbox gauges
+        MultiProcessCollector(registry)
     registry.register(OutboxGaugeCollector(pool, loop))
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+    start_http_server(port, addr=host, registry=registry)

@@ -50,6 +50,9 @@ class StackSettings(BaseSettings):
     # ELM327-emulator adapters `fleetray run` starts and reads into tenant "demo" (0: none).
     demo_fleet: int = Field(default=3, ge=0)
     outbox_relays: int = Field(default=2, ge=1)
+    # Members of each booking-events consumer group, at most the topic's partitions
+    # (cluster/system_app.py TOPIC_PARTITIONS); `fleetray scale consumers N` changes it live.
+    consumers_per_group: int = Field(default=1, ge=1)
     entity_idle_seconds: float = Field(default=300.0, gt=0)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=100, ge=1)

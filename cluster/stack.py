@@ -1,4 +1,6 @@
-"""The local stack: PostgreSQL, broker, Ray, actors and Serve apps, started and stopped as one.
+"""The local stack: PostgreSQL, the broker and a Ray head where none is given, fleetray deployed
+onto that Ray (cluster/deploy.py, as onto any cluster) and the demo fleet, started and stopped
+as one.
 
 `fleetray run` (and `make run`) use it in the foreground; tests use it as a fixture.
 External services are used when their URL is set (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS,
@@ -17,33 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray import serve
 
-from actors.booking import BOOKING_KIND
-from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
-from actors.entity_runtime import ensure_shards, shard_name
-from actors.fleet_alert_feed import FleetAlertFeedActor
-from actors.maintenance_sweep import MaintenanceSweepActor
-from actors.outbox_relay import OutboxRelayActor
-from cluster.broker import EmbeddedBroker, ensure_topics, free_port
+from actors.topology import BRIDGE_PREFIX, RAY_NAMESPACE, vehicle_router
+from actors.vehicle import VehicleClient
+from cluster.broker import EmbeddedBroker, free_port
+from cluster.deploy import FLEETRAY_APPS, ServeCluster, serve_config
 from cluster.processes import StartedProcesses
 from cluster.settings import StackSettings
-from actors.topology import (
-    BRIDGE_PREFIX, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, actor, consumer_name,
-    relay_name, vehicle_router,
-)
-from actors.vehicle import VEHICLE_KIND, VehicleClient
-from db import outbox
+from cluster.system_app import SYSTEM_APP, prepare_data_services
 from db.embedded import ensure_database, start_embedded_postgres, stop_embedded_postgres
-from db.migrate import apply_migrations
-from db.outbox import BOOKING_EVENTS_TOPIC, VEHICLE_ALERTS_TOPIC, OutboxTable
 from db.pool import create_pool
-from ml.deployments import API_APP
-from serve_apps.api_args import ApiArgs
 
 log = logging.getLogger(__name__)
 
-TOPICS = {BOOKING_EVENTS_TOPIC: 6, VEHICLE_ALERTS_TOPIC: 6}
 DEMO_TENANT = "demo"
 DEMO_BRIDGE = f"{BRIDGE_PREFIX}demo"
 # Ray Serve's own fast path: direct ingress behind HAProxy, and RAY_SERVE_THROUGHPUT_OPTIMIZED
@@ -53,65 +41,19 @@ DEMO_BRIDGE = f"{BRIDGE_PREFIX}demo"
 # the API (`make bench-predict` measures it). That mode also holds
 # replica log records back until 1,000 have gathered; writing each at once costs a file write
 # (microseconds) and lets an operator see a request's log line while it matters.
+# Direct ingress drains a replica it stops for 30 s by default, for load balancers in front of
+# the cluster to take it out; HAProxy on the same machine updates at once, so that the local
+# stack (an undeploy, a rolling update) does not wait for nothing.
 # HAProxy's `timeout client` (an hour by default) is how long a client may stall, sending
 # nothing and taking nothing, before its connection is closed; streams stay busier than 60 s,
 # as SSE sends a ping every 15 s and uvicorn's WebSockets every 20 s.
 SERVE_FAST_PATH_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1",
                        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1",
-                       "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60"}
+                       "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2"}
 # HAProxy's own metrics and stats listeners default to the fixed ports 9101 and 8404, so a
 # second stack on the machine (a benchmark beside `make run`) could not start its HAProxy: each
 # stack that starts Ray picks free ones (nothing outside the stack talks to them).
 HAPROXY_PORT_VARIABLES = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
-
-
-def relay_slots(settings: StackSettings) -> list[tuple[OutboxTable, int]]:
-    """Which relays run: `outbox_relays` for bookings, one for the (much rarer) vehicle alerts."""
-    return ([(outbox.BOOKING_OUTBOX, i) for i in range(settings.outbox_relays)]
-            + [(outbox.VEHICLE_ALERT_OUTBOX, 0)])
-
-
-def api_args(settings: StackSettings) -> ApiArgs:
-    return ApiArgs(database_url=settings.database_url, model_registry_uri=settings.model_registry_uri,
-                   auth=settings.auth, booking_shards=settings.booking_shards,
-                   vehicle_shards=settings.vehicle_shards, webhook_secrets=settings.webhook_secrets)
-
-
-def _detached(actor_class, name: str):
-    """Options of a named, detached actor; get_if_exists makes starting twice harmless."""
-    return actor_class.options(name=name, namespace=RAY_NAMESPACE, lifetime="detached", get_if_exists=True)
-
-
-def create_shards(settings: StackSettings) -> dict[str, list[ray.actor.ActorHandle]]:
-    """The entity shards, each kind given only what its entities need; the one place they are
-    created (everyone else looks them up by name: actors/topology.py)."""
-    created = {}
-    for (kind_name, kind_path), count, config in (
-            (BOOKING_KIND, settings.booking_shards, {"database_url": settings.database_url}),
-            (VEHICLE_KIND, settings.vehicle_shards,
-             {"database_url": settings.database_url, "alert_rules": settings.alert_rules})):
-        created[kind_name] = ensure_shards(kind_name, kind_path, count, config, settings.entity_idle_seconds,
-                                           RAY_NAMESPACE)
-    return created
-
-
-def create_loop_actors(settings: StackSettings,
-                       vehicle_shards: list[ray.actor.ActorHandle]) -> list[ray.actor.ActorHandle]:
-    """Relays, consumers, the fleet alert feed and (unless switched off) the maintenance sweep.
-    Each starts its own loop, and again whenever Ray restarts it (actors/background.py)."""
-    actors = [_detached(OutboxRelayActor, relay_name(table, i)).remote(
-                  settings.database_url, settings.kafka_bootstrap_servers, table,
-                  batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds)
-              for table, i in relay_slots(settings)]
-    actors += [_detached(BookingEventConsumerActor, consumer_name(name)).remote(
-                   name, settings.database_url, settings.kafka_bootstrap_servers)
-               for name in CONSUMER_EFFECTS]
-    actors.append(_detached(FleetAlertFeedActor, FLEET_ALERT_FEED).remote(settings.kafka_bootstrap_servers))
-    if settings.maintenance_sweep_seconds:
-        actors.append(_detached(MaintenanceSweepActor, MAINTENANCE_SWEEP).remote(
-            settings.database_url, settings.model_registry_uri, settings.maintenance_sweep_seconds,
-            vehicle_shards))
-    return actors
 
 
 class LocalStack:
@@ -121,7 +63,7 @@ class LocalStack:
         self.broker: EmbeddedBroker | None = None
         self.pool = None
         self._ray_started_here = False
-        self._started_ray_apps = False
+        self.cluster: ServeCluster | None = None  # once fleetray is deployed on it
         self.emulators: list = []
         self.trip_replay = None
         self.processes = StartedProcesses()
@@ -137,14 +79,11 @@ class LocalStack:
         if s.database_url is None:
             self.postgres = start_embedded_postgres(s.state_dir)
             s = s.model_copy(update={"database_url": await ensure_database(self.postgres.get_uri())})
-        applied = await apply_migrations(s.database_url)
-        if applied:
-            log.info("applied migrations %s", applied)
         if s.kafka_bootstrap_servers is None:
             self.broker = EmbeddedBroker(log_path=s.state_dir / "broker.log")
             s = s.model_copy(update={"kafka_bootstrap_servers": self.broker.start()})
         self.settings = s  # from here on with the services' addresses
-        await ensure_topics(s.kafka_bootstrap_servers, TOPICS)
+        await prepare_data_services(s.database_url, s.kafka_bootstrap_servers)
         self.pool = await create_pool(s.database_url, min_size=1, max_size=2)
 
     def start_ray(self) -> None:
@@ -159,19 +98,17 @@ class LocalStack:
         if s.serve_ingress == "direct":
             os.environ.update(SERVE_FAST_PATH_ENV)
             os.environ.update({variable: str(free_port()) for variable in HAPROXY_PORT_VARIABLES})
-        if not ray.is_initialized():
-            ray.init(address=s.ray_address, namespace=RAY_NAMESPACE,
-                     include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=s.dashboard_port,
-                     runtime_env={"env_vars": worker_env},
-                     log_to_driver=False)
-            self._ray_started_here = True
+        context = ray.init(address=s.ray_address, namespace=RAY_NAMESPACE,
+                           include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=s.dashboard_port,
+                           runtime_env={"env_vars": worker_env},
+                           log_to_driver=False)
+        self._ray_started_here = s.ray_address is None
+        self.dashboard_url = f"http://{context.dashboard_url}"
 
-    async def start_actors(self) -> None:
-        self._started_ray_apps = True
-        shards = create_shards(self.settings)
-        # start() is a no-op for a loop already running: awaiting it waits until each is constructed.
-        loop_actors = create_loop_actors(self.settings, shards[VEHICLE_KIND[0]])
-        await asyncio.gather(*(loop_actor.start.remote() for loop_actor in loop_actors))
+    async def deploy(self, apps: tuple[str, ...] = FLEETRAY_APPS) -> None:
+        """Deploy `apps` of fleetray's Serve config (cluster/deploy.py) and wait until they run."""
+        self.cluster = ServeCluster(self.dashboard_url)
+        await asyncio.get_running_loop().run_in_executor(None, self.cluster.deploy, serve_config(self.settings, apps))
 
     async def ensure_models(self) -> None:
         """A promoted version of every model family, trained here first when none exists."""
@@ -183,20 +120,6 @@ class LocalStack:
                                               progress=lambda line: print(line, flush=True))
         for family, version in promoted.items():
             log.info("serving %s v%d", family, version)
-
-    def start_serve(self) -> None:
-        from serve_apps.app import build_api_app, build_noop_app
-
-        s = self.settings
-        serve.start(http_options={"host": s.http_host, "port": s.http_port})
-        serve.run(build_noop_app(), name="noop", route_prefix="/noop", blocking=False)
-        serve.run(build_api_app(api_args(s)), name=API_APP, route_prefix="/", blocking=False)
-
-    def start_metrics(self) -> None:
-        from cluster.metrics_server import start_metrics_server
-
-        start_metrics_server(self.settings.metrics_port, self.settings.state_dir / "prometheus",
-                             self.pool, asyncio.get_running_loop())
 
     async def start_demo_fleet(self) -> None:
         """ELM327-emulator adapters (owned by this process) replaying simulated trips, their
@@ -224,19 +147,18 @@ class LocalStack:
             adapters.append({"vehicle_id": vehicle_id, "port": emulator.port})
         self.trip_replay = await asyncio.get_running_loop().run_in_executor(None, TripReplay, self.emulators)
         self.trip_replay.start()
-        _detached(DeviceBridgeActor, DEMO_BRIDGE).remote(s.vehicle_shards, DEMO_TENANT, adapters)
+        DeviceBridgeActor.options(name=DEMO_BRIDGE, namespace=RAY_NAMESPACE, lifetime="detached",
+                                  get_if_exists=True).remote(s.vehicle_shards, DEMO_TENANT, adapters)
 
-    async def start(self, *, with_metrics: bool = True) -> None:
+    async def start(self) -> None:
         await self.start_data_services()
         self.start_ray()
-        await self.start_actors()
+        await self.deploy((SYSTEM_APP,))  # the shards first: the demo fleet registers its vehicles
         if self.settings.demo_fleet:
             await self.start_demo_fleet()
         if self.settings.train_missing_models:
-            await self.ensure_models()
-        self.start_serve()
-        if with_metrics:
-            self.start_metrics()
+            await self.ensure_models()  # before the model deployments start, so they serve one
+        await self.deploy()
         self.write_stack_file()
 
     def urls(self) -> dict[str, Any]:
@@ -254,21 +176,6 @@ class LocalStack:
         path.write_text(json.dumps(self.urls(), indent=2))
         return path
 
-    def _remove_from_cluster(self) -> None:
-        """On a cluster we joined: delete our Serve apps and kill our named actors only."""
-        for app in (API_APP, "noop"):
-            serve.delete(app)
-        s = self.settings
-        names = ([shard_name(BOOKING_KIND[0], i) for i in range(s.booking_shards)]
-                 + [shard_name(VEHICLE_KIND[0], i) for i in range(s.vehicle_shards)]
-                 + [relay_name(table, i) for table, i in relay_slots(s)]
-                 + [consumer_name(n) for n in CONSUMER_EFFECTS] + [FLEET_ALERT_FEED, MAINTENANCE_SWEEP, DEMO_BRIDGE])
-        for name in names:
-            try:
-                ray.kill(actor(name))
-            except ValueError:
-                pass
-
     async def stop(self) -> None:
         try:
             await self._stop_services()
@@ -277,11 +184,13 @@ class LocalStack:
                 log.warning("ended leftover process %s", process)
 
     async def _stop_services(self) -> None:
-        if self._started_ray_apps and ray.is_initialized():
+        if ray.is_initialized():
             if self._ray_started_here:
                 ray.shutdown()  # stops the local head and everything on it, Serve included
             else:
-                self._remove_from_cluster()
+                if self.cluster is not None:  # a cluster we joined: remove fleetray from it, only
+                    await self.cluster.undeploy()
+                ray.shutdown()
         if self.trip_replay is not None:
             self.trip_replay.stop()
         for emulator in self.emulators:

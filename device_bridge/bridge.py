@@ -126,7 +126,7 @@ class DeviceBridgeActor(BackgroundLoopActor):
 
     async def stop(self) -> None:
         """Stop reading and show the vehicles disconnected (before the actor is removed)."""
-        self.stop_loop()
+        await super().stop()
         await self.bridge.disconnect()
 
     async def stats(self) -> dict[str, Any]:

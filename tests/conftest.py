@@ -10,7 +10,7 @@ import pytest
 
 from cluster.broker import EmbeddedBroker, ensure_topics, free_port
 from cluster.settings import StackSettings
-from cluster.stack import TOPICS
+from cluster.system_app import TOPICS
 from db.embedded import start_embedded_postgres, stop_embedded_postgres
 from db.pool import create_pool
 from serve_apps.auth import AuthConfig

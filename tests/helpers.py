@@ -58,12 +58,31 @@ async def consumed_counts(conn: asyncpg.Pool, event_ids: list[str]) -> dict[str,
     return {r["consumer"]: r["n"] for r in rows}
 
 
+async def event_ids_of(pool, bookings: list[dict]) -> list[str]:
+    """The outbox event ids of the bookings' cancellations."""
+    rows = await pool.fetch("SELECT event_id FROM booking_outbox WHERE booking_id = ANY($1::uuid[])",
+                            [b["booking_id"] for b in bookings])
+    return [str(r["event_id"]) for r in rows]
+
+
+async def assert_each_consumer_applied_once(pool, event_ids, timeout=60):
+    """Each consumer group applied every event exactly once (its processed_events row and, for
+    the notifications, the user's and the owner's notification)."""
+    async def done():
+        counts = await consumed_counts(pool, event_ids)
+        return counts if counts == {"notifications": len(event_ids), "property-management": len(event_ids)} else None
+    await wait_until(done, timeout=timeout, interval=0.25)
+    notifications = await pool.fetchval(
+        "SELECT count(*) FROM notifications WHERE event_id = ANY($1::uuid[])", event_ids)
+    assert notifications == 2 * len(event_ids)
+
+
 async def consumer_stats(name: str) -> dict:
     """The stats() of the booking-events consumer actor `name` (actors/consumers.py)."""
     import ray
 
     from actors.topology import RAY_NAMESPACE, consumer_name
-    return await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
+    return await ray.get_actor(consumer_name(name, 0), namespace=RAY_NAMESPACE).stats.remote()
 
 
 def pg_restart(server) -> None:

@@ -163,7 +163,7 @@ async def main() -> None:
         consumed = await wait_consumed(stack.pool, cancelled)
         refetched = {}
         for name in CONSUMER_EFFECTS:
-            stats = await ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE).stats.remote()
+            stats = await ray.get_actor(consumer_name(name, 0), namespace=RAY_NAMESPACE).stats.remote()
             refetched[name] = stats["refetched"]
         lags = await commit_to_consumer(stack.pool, used)
         paced_lags = await commit_to_consumer(stack.pool, paced_ids[: paced["requests"]])

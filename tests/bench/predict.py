@@ -284,7 +284,7 @@ async def main() -> None:
     stack = LocalStack(settings)
     print(f"starting the stack (state in {state_dir}) ...", flush=True)
     try:
-        await stack.start(with_metrics=False)
+        await stack.start()
         measured = await measure(stack, args)
     finally:
         await stack.stop()

@@ -198,7 +198,7 @@ async def main() -> None:
     settings = bench_settings(default_state_dir() / "bench")
     stack = LocalStack(settings)
     print("starting the stack ...", flush=True)
-    await stack.start(with_metrics=False)
+    await stack.start()
     try:
         results = [await phase(stack, args, count, args.rate, args.max_backlog, with_clients=(i == 0))
                    for i, count in enumerate(args.vehicles)]

@@ -13,7 +13,7 @@ from tests.helpers import wait_until
 pytestmark = pytest.mark.integration
 
 LOOP_ACTORS = [relay_name(BOOKING_OUTBOX, 0), relay_name(VEHICLE_ALERT_OUTBOX, 0),
-               *(consumer_name(name) for name in CONSUMER_EFFECTS), FLEET_ALERT_FEED, MAINTENANCE_SWEEP]
+               *(consumer_name(name, 0) for name in CONSUMER_EFFECTS), FLEET_ALERT_FEED, MAINTENANCE_SWEEP]
 
 
 async def _running_in_another_process(handle, pid: int):

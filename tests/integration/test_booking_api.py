@@ -12,7 +12,7 @@ import pytest
 import ray
 
 from actors.consumers import CONSUMER_EFFECTS
-from cluster.stack import TOPICS
+from cluster.system_app import TOPICS
 from db.flags import BOOKING_CANCELLATION_FLAG, set_flag_percentage
 from db.outbox import BOOKING_EVENTS_TOPIC
 from tests.helpers import consumed_counts, consumer_stats, create_booking, unique, wait_until

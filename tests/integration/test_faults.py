@@ -10,10 +10,11 @@ from aiokafka import AIOKafkaConsumer
 from actors.consumers import CONSUMER_EFFECTS
 from actors.topology import RAY_NAMESPACE, consumer_name, relay_name
 from cluster.broker import ensure_topics
-from cluster.stack import TOPICS
+from cluster.system_app import TOPICS
 from db.outbox import BOOKING_EVENTS_TOPIC, BOOKING_OUTBOX
 from tests.helpers import (
-    consumed_counts, consumer_stats, create_booking, insert_event, pg_restart, wait_until,
+    assert_each_consumer_applied_once, consumed_counts, consumer_stats, create_booking, event_ids_of, insert_event,
+    pg_restart, wait_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -24,22 +25,6 @@ CANCEL = {"reason": "no_longer_needed"}
 async def cancel_all(client, bookings) -> list:
     return await asyncio.gather(*(
         client.post(f"/v1/bookings/{b['booking_id']}/cancel", json=CANCEL) for b in bookings))
-
-
-async def event_ids_of(pool, bookings) -> list[str]:
-    rows = await pool.fetch("SELECT event_id FROM booking_outbox WHERE booking_id = ANY($1::uuid[])",
-                            [b["booking_id"] for b in bookings])
-    return [str(r["event_id"]) for r in rows]
-
-
-async def assert_each_consumer_applied_once(pool, event_ids, timeout=60):
-    async def done():
-        counts = await consumed_counts(pool, event_ids)
-        return counts if counts == {"notifications": len(event_ids), "property-management": len(event_ids)} else None
-    await wait_until(done, timeout=timeout, interval=0.25)
-    notifications = await pool.fetchval(
-        "SELECT count(*) FROM notifications WHERE event_id = ANY($1::uuid[])", event_ids)
-    assert notifications == 2 * len(event_ids)
 
 
 @pytest.mark.runs_last
@@ -63,7 +48,7 @@ async def test_broker_down_api_keeps_answering_and_every_event_arrives_after(sta
         # a consumer that had already re-joined would stay in the new group as a dead member
         # and hold up its replacement's join.
         for name in CONSUMER_EFFECTS:
-            ray.kill(ray.get_actor(consumer_name(name), namespace=RAY_NAMESPACE), no_restart=False)
+            ray.kill(ray.get_actor(consumer_name(name, 0), namespace=RAY_NAMESPACE), no_restart=False)
         broker.start()
         await ensure_topics(broker.bootstrap_servers, TOPICS)
     event_ids = await event_ids_of(pool, bookings)

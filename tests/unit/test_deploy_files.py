@@ -8,7 +8,10 @@ from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
 from ray.serve.schema import ServeDeploySchema
 
 from actors import metrics as actor_metrics
+from cluster.deploy import serve_config
 from cluster.metrics_server import OUTBOX_GAUGES
+from cluster.settings import StackSettings
+from cluster.system_app import CONTROLLER, SYSTEM_APP, Scale, SystemArgs
 from ml.datasets import FAMILIES
 from ml.deployments import API_APP, deployment_name
 from serve_apps import metrics as api_metrics
@@ -24,6 +27,21 @@ def test_serve_config_is_valid_and_its_builders_exist():
         assert call_user_app_builder_with_args_if_necessary(builder, app.args) is not None
     api = next(app for app in config.applications if app.name == API_APP)
     assert {d.name for d in api.deployments} == {"FleetApi"} | {deployment_name(f) for f in FAMILIES}
+
+
+def test_the_checked_in_config_deploys_what_fleetray_deploy_builds(tmp_path):
+    checked_in = yaml.safe_load((CLUSTER / "serve_config.yaml").read_text())
+    built = serve_config(StackSettings(state_dir=tmp_path, database_url="postgresql://db/fleetray",
+                                       kafka_bootstrap_servers="kafka:9092"))
+    ServeDeploySchema.model_validate(built)
+    assert [(a["name"], a["import_path"], a["route_prefix"]) for a in checked_in["applications"]] == [
+        (a["name"], a["import_path"], a["route_prefix"]) for a in built["applications"]]
+    for config in (checked_in, built):
+        system = next(app for app in config["applications"] if app["name"] == SYSTEM_APP)
+        SystemArgs.model_validate(system["args"])
+        [controller] = system["deployments"]
+        assert controller["name"] == CONTROLLER
+        Scale.model_validate(controller["user_config"])
 
 
 def test_alert_rules_use_only_metrics_we_export():
