@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from cluster.stack import api_args
+from cluster.deploy import api_args
 from serve_apps.ingress import create_app
 from serve_apps.services import open_services
 from serve_apps.webhooks import MAX_SKEW_SECONDS, signature
