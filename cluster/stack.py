@@ -56,12 +56,25 @@ SERVE_FAST_PATH_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_ENABLE
 HAPROXY_PORT_VARIABLES = ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT")
 
 
+GRAFANA_DASHBOARDS = Path(__file__).parent / "grafana"
+
+
+def place_grafana_dashboards(session_dir: Path) -> list[Path]:
+    """fleetray's Grafana dashboards beside the ones Ray writes for its own session, which a
+    Grafana started with Ray's provisioning (session_dir/metrics/grafana) loads."""
+    folder = session_dir / "metrics" / "grafana" / "dashboards"
+    if not folder.is_dir():  # Ray wrote none (its dashboard is off)
+        return []
+    return [Path(shutil.copy(dashboard, folder)) for dashboard in sorted(GRAFANA_DASHBOARDS.glob("*.json"))]
+
+
 class LocalStack:
     def __init__(self, settings: StackSettings):
         self.settings = settings
         self.postgres = None
         self.broker: EmbeddedBroker | None = None
         self.pool = None
+        self._ray_connected = False
         self._ray_started_here = False
         self.cluster: ServeCluster | None = None  # once fleetray is deployed on it
         self.emulators: list = []
@@ -102,8 +115,11 @@ class LocalStack:
                            include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=s.dashboard_port,
                            runtime_env={"env_vars": worker_env},
                            log_to_driver=False)
+        self._ray_connected = True
         self._ray_started_here = s.ray_address is None
         self.dashboard_url = f"http://{context.dashboard_url}"
+        if self._ray_started_here:
+            place_grafana_dashboards(Path(context.address_info["session_dir"]))
 
     async def deploy(self, apps: tuple[str, ...] = FLEETRAY_APPS) -> None:
         """Deploy `apps` of fleetray's Serve config (cluster/deploy.py) and wait until they run."""
@@ -184,7 +200,7 @@ class LocalStack:
                 log.warning("ended leftover process %s", process)
 
     async def _stop_services(self) -> None:
-        if ray.is_initialized():
+        if self._ray_connected:
             if self._ray_started_here:
                 ray.shutdown()  # stops the local head and everything on it, Serve included
             else:
