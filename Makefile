@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/fleetray run
 
+# promtool checks the Prometheus config and alert rules (tests/unit/test_deploy_files.py); it
+# comes with Debian's prometheus package.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 test: $(STAMP)
+	@command -v promtool >/dev/null || { echo "installing promtool (Debian's prometheus package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 

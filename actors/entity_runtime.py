@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import psutil
 import ray
 
+from actors import metrics
 from actors.gc_tuning import tune_for_many_long_lived_objects
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,8 @@ class ShardActor:
     """One Ray actor hosting many entities of one kind. Restarted by Ray if it dies;
     its entities then re-activate from durable state on their next message."""
 
-    def __init__(self, kind_path: str, config: dict[str, Any], idle_seconds: float):
+    def __init__(self, kind_name: str, kind_path: str, config: dict[str, Any], idle_seconds: float):
+        self._kind_name = kind_name
         self._kind_path = kind_path
         self._config = config
         self._host = EntityHost(load_kind(kind_path), idle_seconds)
@@ -171,10 +173,13 @@ class ShardActor:
         await asyncio.shield(self._opened)
 
     async def _passivate_forever(self) -> None:
-        interval = max(0.05, min(self._host.idle_seconds / 2, 30.0))
+        """Passivate idle entities, and report how many are active (at least every 5 s)."""
+        interval = max(0.05, min(self._host.idle_seconds / 2, 5.0))
+        active = metrics.ENTITIES_ACTIVE.labels(self._kind_name)
         while True:
             await asyncio.sleep(interval)
             self._host.passivate_idle()
+            active.set(self._host.active_count)
 
     async def ask_batch(self, messages: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[bool, Any]]:
         """Many messages in one Ray call (the per-call cost dominates otherwise). Each runs in its
@@ -238,7 +243,7 @@ def ensure_shards(
         ShardActor.options(
             name=shard_name(kind_name, i), namespace=namespace, lifetime="detached",
             get_if_exists=True, max_concurrency=1000,
-        ).remote(kind_path, config, idle_seconds)
+        ).remote(kind_name, kind_path, config, idle_seconds)
         for i in range(count)
     ]
 

@@ -1,5 +1,5 @@
-"""Prometheus metrics of the background actors: the outbox relays' (ADR-023 section 6.1 names)
-and the maintenance sweep's.
+"""Prometheus metrics of the actors: the outbox relays' (ADR-023 section 6.1 names), the
+maintenance sweep's, the entity shards' and the vehicles'.
 
 Counters and histograms live in whichever process does the work. The launcher sets
 PROMETHEUS_MULTIPROC_DIR for every process it starts, so one scrape endpoint (cluster/
@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from db.outbox import OUTBOXES
 
+# livesum: a restarted or removed shard's last value does not linger in the sum.
+ENTITIES_ACTIVE = Gauge("entities_active", "Entities activated in the shards, by kind", ["kind"],
+                        multiprocess_mode="livesum")
+VEHICLE_READINGS = Counter("vehicle_readings_total", "Readings the vehicle actors stored")
+VEHICLE_ALERTS = Counter("vehicle_alerts_total", "Vehicle alerts raised or cleared", ["change", "severity"])
 MAINTENANCE_PREDICTIONS = Counter(
     "maintenance_sweep_predictions_total", "Vehicles the maintenance sweep predicted, by model family", ["family"])
 MAINTENANCE_SWEEP_DURATION = Histogram(

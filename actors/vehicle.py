@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import asyncpg
 
+from actors import metrics
 from actors.entity_runtime import ShardRouter, TenantEntity, error
 from actors.event_ring import RingRead, RingRegistry
 from actors.telemetry_writer import TelemetryWriter
@@ -180,12 +181,17 @@ class VehicleEntity(TenantEntity):
             self.dtcs = dict(codes)
             changes += dtc_changes
             self.last_seen = max(self.last_seen or at, at)
-        self._stream(readings, changes)
+        self._after_commit(readings, changes)
         return {"accepted": len(readings),
                 "alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
 
-    def _stream(self, readings: list[ReadingValues], changes: list[AlertChange]) -> None:
-        """Offer what was just committed to live stream readers (only if someone watches)."""
+    def _after_commit(self, readings: list[ReadingValues], changes: list[AlertChange]) -> None:
+        """Count what was just committed, and offer it to live stream readers (only if someone
+        watches)."""
+        if readings:
+            metrics.VEHICLE_READINGS.inc(len(readings))
+        for c in changes:
+            metrics.VEHICLE_ALERTS.labels(c.change, c.alert.severity).inc()
         streams = self.kind.streams
         if not streams.watching(self.vehicle_id):
             return
@@ -294,7 +300,7 @@ class VehicleEntity(TenantEntity):
             except BaseException:
                 self.monitor.open_alerts = before  # not committed: the next prediction tries again
                 raise
-            self._stream([], changes)
+            self._after_commit([], changes)
         return {"alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
 
     async def on_get(self, tenant_id: str) -> Reply:

@@ -19,6 +19,7 @@ import numpy as np
 from ray.serve.handle import DeploymentHandle
 
 from db.errors import DomainError
+from ml import serving_metrics
 from ml.inputs import Instance, InputError, to_array
 from ml.registry import ModelRegistry, RegistryError, ServedModel, ServedVersion
 
@@ -75,6 +76,7 @@ class ModelClient:
                 raise DomainError("UNAVAILABLE", f"Model {name} v{chosen.version} cannot be loaded: {exc}") from exc
             chosen = served.stable  # a canary that cannot load leaves its share to the stable version
             outputs = await self._ask(name, chosen, to_array(chosen.input, instances))
+        serving_metrics.MODEL_PREDICTIONS.labels(name, str(chosen.version), chosen.role).inc(len(instances))
         return {"model": name, "version": chosen.version, "role": chosen.role, "thresholds": chosen.thresholds,
                 "predictions": [dict(zip(outputs, values)) for values in zip(*outputs.values())]}
 

@@ -23,6 +23,7 @@ from db.errors import DomainError
 from serve_apps.auth import InvalidToken, Principal, principal_of
 from serve_apps.errors import ERROR_RESPONSES, refuse_socket
 from serve_apps.input_types import VehicleIdPath
+from serve_apps.metrics import STREAM_CLIENTS
 from serve_apps.services import Services, services
 from serve_apps.vehicles import live_vehicle
 
@@ -44,22 +45,24 @@ async def visible_vehicle(vehicle_id: VehicleIdPath, request: Request, svc: Serv
 async def vehicle_stream(request: Request, vehicle_id: str = Depends(visible_vehicle),
                          svc: Services = Depends(services),
                          last_event_id: LastEventId = None) -> AsyncIterable[ServerSentEvent]:
-    async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
-        if not events.resumed:
-            state = await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
-            yield ServerSentEvent(event="state", data={"type": "state", "vehicle": state})
-        async for event in events:
-            yield ServerSentEvent(event=event.data["type"], raw_data=event.encoded, id=event.id)
+    with STREAM_CLIENTS.labels("vehicle_sse").track_inprogress():
+        async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
+            if not events.resumed:
+                state = await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
+                yield ServerSentEvent(event="state", data={"type": "state", "vehicle": state})
+            async for event in events:
+                yield ServerSentEvent(event=event.data["type"], raw_data=event.encoded, id=event.id)
 
 
 @router.get("/v1/fleet/stream", response_class=EventSourceResponse)
 async def fleet_stream(request: Request, svc: Services = Depends(services),
                        last_event_id: LastEventId = None) -> AsyncIterable[ServerSentEvent]:
     """Every alert raised or cleared in the caller's tenant, as published to `vehicle-alerts`."""
-    async with svc.alert_feed.subscribe(principal_of(request).tenant_id, last_event_id) as events:
-        yield ServerSentEvent(comment="resumed" if events.resumed else "subscribed")
-        async for event in events:
-            yield ServerSentEvent(event=event.data["type"], raw_data=event.encoded, id=event.id)
+    with STREAM_CLIENTS.labels("fleet_sse").track_inprogress():
+        async with svc.alert_feed.subscribe(principal_of(request).tenant_id, last_event_id) as events:
+            yield ServerSentEvent(comment="resumed" if events.resumed else "subscribed")
+            async for event in events:
+                yield ServerSentEvent(event=event.data["type"], raw_data=event.encoded, id=event.id)
 
 
 def websocket_principal(websocket: WebSocket, svc: Services) -> Principal:
@@ -84,23 +87,24 @@ async def vehicle_socket(websocket: WebSocket, vehicle_id: VehicleIdPath, svc: S
         await refuse_socket(websocket, str(exc))
         return
     await websocket.accept()
-    async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
-        async def send_events() -> None:  # state after subscribing, as the SSE stream: no gap
-            if not events.resumed:
-                state = await live_vehicle(svc, vehicle_id, who.tenant_id)
-                await websocket.send_json(jsonable_encoder({"type": "state", "vehicle": state}))
-            async for event in events:
-                await websocket.send_text(event.socket_message)
+    with STREAM_CLIENTS.labels("vehicle_websocket").track_inprogress():
+        async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
+            async def send_events() -> None:  # state after subscribing, as the SSE stream: no gap
+                if not events.resumed:
+                    state = await live_vehicle(svc, vehicle_id, who.tenant_id)
+                    await websocket.send_json(jsonable_encoder({"type": "state", "vehicle": state}))
+                async for event in events:
+                    await websocket.send_text(event.socket_message)
 
-        async def until_closed() -> None:  # clients send nothing; this notices them leave
-            while (await websocket.receive())["type"] != "websocket.disconnect":
-                pass
+            async def until_closed() -> None:  # clients send nothing; this notices them leave
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass
 
-        tasks = {asyncio.ensure_future(send_events()), asyncio.ensure_future(until_closed())}
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        for task in done:
-            if isinstance(task.exception(), (WebSocketDisconnect, OSError)):
-                continue
-            task.result()
+            tasks = {asyncio.ensure_future(send_events()), asyncio.ensure_future(until_closed())}
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if isinstance(task.exception(), (WebSocketDisconnect, OSError)):
+                    continue
+                task.result()
