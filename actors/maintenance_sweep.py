@@ -21,7 +21,7 @@ import ray
 
 from actors import metrics
 from actors.background import BackgroundLoopActor
-from actors.entity_runtime import ShardRouter
+from actors.topology import vehicle_router
 from actors.logs import configure_json_logging
 from actors.predictions import VehiclePredictor, VehicleRef
 from actors.vehicle import VehicleClient
@@ -50,13 +50,12 @@ class SweepReport:
 
 @ray.remote(max_restarts=-1)
 class MaintenanceSweepActor(BackgroundLoopActor):
-    def __init__(self, database_url: str, registry_uri: str, interval_seconds: float,
-                 vehicle_shards: list[ray.actor.ActorHandle]):
+    def __init__(self, database_url: str, registry_uri: str, interval_seconds: float):
         configure_json_logging()
         self.database_url = database_url
         self.registry_uri = registry_uri
         self.interval_seconds = interval_seconds
-        self.vehicles = VehicleClient(ShardRouter(vehicle_shards))
+        self.vehicles = VehicleClient(vehicle_router())
         self._predictor: VehiclePredictor | None = None
         self._swept: dict[str, datetime] = {}  # vehicle id -> its last_seen when it was last swept
         self.start_when_constructed()

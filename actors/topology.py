@@ -53,16 +53,16 @@ def actor(name: str, wait_seconds: float = 0.0) -> ray.actor.ActorHandle:
             time.sleep(0.5)
 
 
-def shards(kind_name: str, count: int) -> list[ray.actor.ActorHandle]:
-    return [actor(shard_name(kind_name, i), CREATION_WAIT_SECONDS) for i in range(count)]
+def shard(kind_name: str, index: int) -> ray.actor.ActorHandle:
+    return actor(shard_name(kind_name, index), CREATION_WAIT_SECONDS)
 
 
-def booking_router(shard_count: int) -> ShardRouter:
-    return ShardRouter(shards(BOOKING_KIND[0], shard_count))
+def booking_router() -> ShardRouter:
+    return ShardRouter(lambda index: shard(BOOKING_KIND[0], index))
 
 
-def vehicle_router(shard_count: int) -> ShardRouter:
-    return ShardRouter(shards(VEHICLE_KIND[0], shard_count))
+def vehicle_router() -> ShardRouter:
+    return ShardRouter(lambda index: shard(VEHICLE_KIND[0], index))
 
 
 def actor_names(matches: Callable[[str], bool]) -> list[str]:

@@ -377,6 +377,18 @@ class VehicleKind:
         await entity.load()
         return entity
 
+    def export(self, entity: VehicleEntity) -> dict[str, Any]:
+        """The live state a vehicle takes to another shard: latest values with their rolling
+        statistics, trouble codes, connection, open alerts and the monitor's counters."""
+        return {name: getattr(entity, name) for name in VehicleEntity.__slots__ if name not in ("vehicle_id", "kind")}
+
+    def restore(self, entity_id: str, exported: dict[str, Any]) -> VehicleEntity:
+        entity = VehicleEntity(entity_id, exported["registration"], self)
+        for name, value in exported.items():
+            setattr(entity, name, value)
+        entity.monitor.rules = self.rules  # this shard's, which are the same settings
+        return entity
+
     def summary(self, entity: VehicleEntity) -> dict[str, Any] | None:
         """Who an active vehicle belongs to and when it last reported (None: not registered),
         for the maintenance sweep (actors/maintenance_sweep.py)."""

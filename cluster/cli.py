@@ -103,7 +103,8 @@ def _scale(settings: StackSettings, address: str | None, role: str, count: int) 
         scale = _connect(settings, address).scale(role, count)
     except ValidationError as exc:
         sys.exit(f"cannot scale {role} to {count}: {exc.errors()[0]['msg']}")
-    print(f"scaled: {scale.outbox_relays} booking outbox relay(s), {scale.consumers_per_group} consumer(s) per group")
+    print(f"scaled: {scale.booking_shards} booking shard(s), {scale.vehicle_shards} vehicle shard(s), "
+          f"{scale.outbox_relays} booking outbox relay(s), {scale.consumers_per_group} consumer(s) per group")
 
 
 def _status(settings: StackSettings, address: str | None) -> None:
@@ -173,7 +174,7 @@ async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remo
     if remove:
         print(f"removed {len(await detach_bridges(stem))} bridge actor(s) of {config_path}")
         return
-    bridges, registered = await attach(settings.vehicle_shards, config, stem)
+    bridges, registered = await attach(config, stem)
     print(f"attached {len(config.adapters)} adapter(s) of {config_path}:")
     for b in bridges:
         print(f"  {b.name}  tenant {b.tenant_id}: {', '.join(b.vehicle_ids)}")
@@ -263,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--config", type=Path, metavar="FILE",
                         help="a Serve config such as cluster/serve_config.yaml (default: from the settings)")
     cluster_command("undeploy", "remove fleetray's applications and actors from the cluster")
-    scale = cluster_command("scale", "change how many relays or consumers run, live")
-    scale.add_argument("role", choices=["relays", "consumers"])
+    scale = cluster_command("scale", "change how many shards, relays or consumers run, live")
+    scale.add_argument("role", choices=["booking-shards", "vehicle-shards", "relays", "consumers"])
     scale.add_argument("count", type=int)
     cluster_command("status", "shards, relays, outboxes, consumer groups, models and bridges")
 

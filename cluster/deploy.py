@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 NOOP_APP = "noop"
 FLEETRAY_APPS = (SYSTEM_APP, API_APP, NOOP_APP)
 DEPLOY_TIMEOUT_SECONDS = 300.0
-ScaleRole = Literal["relays", "consumers"]
-SCALE_FIELDS: dict[str, str] = {"relays": "outbox_relays", "consumers": "consumers_per_group"}
+ScaleRole = Literal["booking-shards", "vehicle-shards", "relays", "consumers"]
+SCALE_FIELDS: dict[str, str] = {"booking-shards": "booking_shards", "vehicle-shards": "vehicle_shards",
+                                "relays": "outbox_relays", "consumers": "consumers_per_group"}
 
 
 class DeployError(Exception):
@@ -41,8 +42,7 @@ class DeployError(Exception):
 def system_args(settings: StackSettings) -> SystemArgs:
     return SystemArgs(
         database_url=settings.database_url, kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
-        model_registry_uri=settings.model_registry_uri, booking_shards=settings.booking_shards,
-        vehicle_shards=settings.vehicle_shards, entity_idle_seconds=settings.entity_idle_seconds,
+        model_registry_uri=settings.model_registry_uri, entity_idle_seconds=settings.entity_idle_seconds,
         alert_rules=settings.alert_rules, relay_batch_size=settings.relay_batch_size,
         relay_poll_seconds=settings.relay_poll_seconds, maintenance_sweep_seconds=settings.maintenance_sweep_seconds,
         metrics_host=settings.http_host, metrics_port=settings.metrics_port)
@@ -50,12 +50,12 @@ def system_args(settings: StackSettings) -> SystemArgs:
 
 def api_args(settings: StackSettings) -> ApiArgs:
     return ApiArgs(database_url=settings.database_url, model_registry_uri=settings.model_registry_uri,
-                   auth=settings.auth, booking_shards=settings.booking_shards,
-                   vehicle_shards=settings.vehicle_shards, webhook_secrets=settings.webhook_secrets)
+                   auth=settings.auth, webhook_secrets=settings.webhook_secrets)
 
 
 def system_app_config(settings: StackSettings) -> dict[str, Any]:
-    scale = Scale(outbox_relays=settings.outbox_relays, consumers_per_group=settings.consumers_per_group)
+    scale = Scale(booking_shards=settings.booking_shards, vehicle_shards=settings.vehicle_shards,
+                  outbox_relays=settings.outbox_relays, consumers_per_group=settings.consumers_per_group)
     return {"name": SYSTEM_APP, "route_prefix": None, "import_path": "cluster.system_app:build_system_app",
             "args": system_args(settings).model_dump(mode="json"),
             "deployments": [{"name": CONTROLLER, "user_config": scale.model_dump()}]}

@@ -148,7 +148,7 @@ class LocalStack:
         s = self.settings
         links = s.state_dir / "adapters"
         links.mkdir(parents=True, exist_ok=True)
-        vehicles = VehicleClient(vehicle_router(s.vehicle_shards))
+        vehicles = VehicleClient(vehicle_router())
         adapters = []
         for i in range(1, s.demo_fleet + 1):
             emulator = EmulatedAdapter(links / f"demo-{i}")
@@ -164,7 +164,7 @@ class LocalStack:
         self.trip_replay = await asyncio.get_running_loop().run_in_executor(None, TripReplay, self.emulators)
         self.trip_replay.start()
         DeviceBridgeActor.options(name=DEMO_BRIDGE, namespace=RAY_NAMESPACE, lifetime="detached",
-                                  get_if_exists=True).remote(s.vehicle_shards, DEMO_TENANT, adapters)
+                                  get_if_exists=True).remote(DEMO_TENANT, adapters)
 
     async def start(self) -> None:
         await self.start_data_services()

@@ -79,7 +79,8 @@ def format_status(status: dict[str, Any]) -> str:
     """The status as an operator reads it in a terminal."""
     lines = ["shards:"]
     lines += [f"  {name:28} " + _answering(s, s and f"{s['active']} live entities, {s['activations']} activations, "
-                                              f"{s['rss_bytes'] / 2**20:.0f} MiB")
+                                              f"{s['rss_bytes'] / 2**20:.0f} MiB, {s['slots']} slots "
+                                              f"(map epoch {s['map_epoch']})")
               for name, s in status["shards"].items()]
     lines.append("outbox relays:")
     lines += [f"  {name:28} " + _answering(s, s and f"published {s['published']}, dead-lettered {s['dead_lettered']}")

@@ -4,9 +4,11 @@ feed, the maintenance sweep), and serves the metrics endpoint.
 
 Serve supervises it like any deployment (a lost replica is replaced, on another node if its
 node is gone), so nothing outside the cluster has to keep running. Its arguments (SystemArgs)
-say where the database and the broker are; its `user_config` (Scale) says how many relays and
-consumers run, and changing that (`fleetray scale`, or a redeployed config) reconfigures the
-running replica. Every actor is named and detached: a replaced controller finds them again.
+say where the database and the broker are; its `user_config` (Scale) says how many shards of
+each entity kind, relays and consumers run, and changing that (`fleetray scale`, or a
+redeployed config) reconfigures the running replica: shards hand their entities off to each
+other (cluster/shard_coordinator.py). Every actor is named and detached: a replaced controller
+finds them again.
 """
 
 # No `from __future__ import annotations` here: Serve reads build_system_app's annotation to turn
@@ -22,7 +24,6 @@ from ray.serve import Application
 
 from actors.booking import BOOKING_KIND
 from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
-from actors.entity_runtime import ensure_shards, shard_name
 from actors.fleet_alert_feed import FleetAlertFeedActor
 from actors.maintenance_sweep import MaintenanceSweepActor
 from actors.outbox_relay import OutboxRelayActor
@@ -32,6 +33,7 @@ from actors.topology import (
 )
 from actors.vehicle import VEHICLE_KIND
 from cluster.broker import ensure_topics
+from cluster.shard_coordinator import ShardCoordinator
 from db import outbox
 from db.migrate import apply_migrations
 from db.outbox import BOOKING_EVENTS_TOPIC, VEHICLE_ALERTS_TOPIC
@@ -48,6 +50,7 @@ TOPICS = {BOOKING_EVENTS_TOPIC: TOPIC_PARTITIONS, VEHICLE_ALERTS_TOPIC: TOPIC_PA
 # How often the controller looks for actors that are gone for good (killed without restart,
 # restarts exhausted) and creates them again.
 KEEP_UP_SECONDS = 5.0
+MAX_SHARDS = 64  # a quarter of the shard map's slots: each shard keeps at least four
 STOP_SECONDS = 10.0  # for a loop actor being scaled away to finish (commit, leave its group)
 
 
@@ -57,8 +60,6 @@ class SystemArgs(BaseModel):
     database_url: str
     kafka_bootstrap_servers: str
     model_registry_uri: str
-    booking_shards: int = Field(ge=1)
-    vehicle_shards: int = Field(ge=1)
     entity_idle_seconds: float = Field(default=300.0, gt=0)
     alert_rules: dict[str, float] = Field(default_factory=dict)
     relay_batch_size: int = Field(default=100, ge=1)
@@ -73,6 +74,8 @@ class SystemArgs(BaseModel):
 class Scale(BaseModel):
     """The controller's user_config: what may change while the system runs."""
 
+    booking_shards: int = Field(default=2, ge=1, le=MAX_SHARDS)
+    vehicle_shards: int = Field(default=2, ge=1, le=MAX_SHARDS)
     outbox_relays: int = Field(default=1, ge=1)
     consumers_per_group: int = Field(default=1, ge=1, le=TOPIC_PARTITIONS)
 
@@ -92,20 +95,15 @@ def _detached(actor_class, name: str):
                                scheduling_strategy="SPREAD")
 
 
-def create_shards(args: SystemArgs) -> dict[str, list[ray.actor.ActorHandle]]:
-    """The entity shards, each kind given only what its entities need."""
-    created = {}
-    for (kind_name, kind_path), count, config in (
-            (BOOKING_KIND, args.booking_shards, {"database_url": args.database_url}),
-            (VEHICLE_KIND, args.vehicle_shards,
-             {"database_url": args.database_url, "alert_rules": args.alert_rules})):
-        created[kind_name] = ensure_shards(kind_name, kind_path, count, config, args.entity_idle_seconds,
-                                           RAY_NAMESPACE)
-    return created
+def shard_coordinators(args: SystemArgs, pool) -> dict[str, ShardCoordinator]:
+    """One per entity kind, each kind's shards given only what its entities need."""
+    return {kind_name: ShardCoordinator(kind_name, kind_path, config, args.entity_idle_seconds, args.database_url, pool)
+            for (kind_name, kind_path), config in (
+                (BOOKING_KIND, {"database_url": args.database_url}),
+                (VEHICLE_KIND, {"database_url": args.database_url, "alert_rules": args.alert_rules}))}
 
 
-def loop_actors(args: SystemArgs, scale: Scale,
-                vehicle_shards: list[ray.actor.ActorHandle]) -> dict[str, Callable[[], ray.actor.ActorHandle]]:
+def loop_actors(args: SystemArgs, scale: Scale) -> dict[str, Callable[[], ray.actor.ActorHandle]]:
     """name -> how to create it, for every loop actor `scale` asks for: `outbox_relays` booking
     relays and one for the (much rarer) vehicle alerts, `consumers_per_group` members of each
     consumer group, the fleet alert feed and (unless switched off) the maintenance sweep. Each
@@ -125,7 +123,7 @@ def loop_actors(args: SystemArgs, scale: Scale,
         args.kafka_bootstrap_servers)
     if args.maintenance_sweep_seconds:
         wanted[MAINTENANCE_SWEEP] = lambda: _detached(MaintenanceSweepActor, MAINTENANCE_SWEEP).remote(
-            args.database_url, args.model_registry_uri, args.maintenance_sweep_seconds, vehicle_shards)
+            args.database_url, args.model_registry_uri, args.maintenance_sweep_seconds)
     return wanted
 
 
@@ -156,8 +154,7 @@ class SystemController:
         self._lock = asyncio.Lock()  # one reconciliation at a time
         await prepare_data_services(args.database_url, args.kafka_bootstrap_servers)
         self.pool = await create_pool(args.database_url, min_size=1, max_size=2)
-        self.shards = create_shards(args)
-        await asyncio.gather(*(shard.stats.remote() for kind in self.shards.values() for shard in kind))
+        self.coordinators = shard_coordinators(args, self.pool)
         if args.metrics_port is not None:
             self._metrics = asyncio.ensure_future(self._serve_metrics())
         self._keeper = asyncio.ensure_future(self._keep_up_forever())
@@ -179,19 +176,19 @@ class SystemController:
         scale = Scale.model_validate(user_config)
         async with self._lock:
             self.scale = scale
+            await self.coordinators[BOOKING_KIND[0]].scale_to(scale.booking_shards)
+            await self.coordinators[VEHICLE_KIND[0]].scale_to(scale.vehicle_shards)
             await self._reconcile(remove_surplus=True)
 
     async def _reconcile(self, *, remove_surplus: bool) -> list[str]:
         """Create the wanted actors that do not exist; with remove_surplus, stop the relays and
         consumers the scale no longer wants. Returns the names created."""
-        wanted = loop_actors(self.args, self.scale, self.shards[VEHICLE_KIND[0]])
+        wanted = loop_actors(self.args, self.scale)
         existing = set(actor_names(lambda name: True))
         created = [name for name in wanted if name not in existing]
         handles = [wanted[name]() for name in created]
-        missing_shards = [name for name in self._shard_names() if name not in existing]
-        if missing_shards:
-            self.shards = create_shards(self.args)
-            created += missing_shards
+        for coordinator in self.coordinators.values():
+            created += await coordinator.keep_up()
         # start() is a no-op for a loop already running: awaiting it waits until each is constructed.
         await asyncio.gather(*(handle.start.remote() for handle in handles))
         if remove_surplus:
@@ -200,11 +197,6 @@ class SystemController:
         if created:
             log.info("created %s", ", ".join(created))
         return created
-
-    def _shard_names(self) -> list[str]:
-        return [shard_name(kind_name, i) for (kind_name, _), count in
-                ((BOOKING_KIND, self.args.booking_shards), (VEHICLE_KIND, self.args.vehicle_shards))
-                for i in range(count)]
 
     async def _keep_up_forever(self) -> None:
         while True:

@@ -35,11 +35,11 @@ def bridge_prefix(stem: str) -> str:
     return f"{BRIDGE_PREFIX}{stem}-"
 
 
-async def attach(vehicle_shards: int, config: BridgeConfig, stem: str) -> tuple[list[AttachedBridge], list[str]]:
+async def attach(config: BridgeConfig, stem: str) -> tuple[list[AttachedBridge], list[str]]:
     """Register the vehicles not registered yet and start the bridge actors of `config`.
     Returns the bridges and the vehicle ids registered now. Needs ray.init() on the stack's
-    cluster, whose vehicles have `vehicle_shards` shards."""
-    vehicles = VehicleClient(vehicle_router(vehicle_shards))
+    cluster."""
+    vehicles = VehicleClient(vehicle_router())
     fresh = await asyncio.gather(*(
         ensure_vehicle(vehicles, a.vehicle_id, a.tenant_id, a.name or a.vehicle_id,
                        a.model_dump(include={"port", "baudrate", "protocol"}, exclude_none=True))
@@ -49,7 +49,7 @@ async def attach(vehicle_shards: int, config: BridgeConfig, stem: str) -> tuple[
         AttachedBridge(f"{bridge_prefix(stem)}{n}", tenant, [a.vehicle_id for a in adapters],
                        DeviceBridgeActor.options(
                            name=f"{bridge_prefix(stem)}{n}", namespace=RAY_NAMESPACE, lifetime="detached",
-                       ).remote(vehicle_shards, tenant, [a.adapter_config() for a in adapters]))
+                       ).remote(tenant, [a.adapter_config() for a in adapters]))
         for n, (tenant, adapters) in enumerate(config.groups(), 1)]
     await started(bridges)
     return bridges, [a.vehicle_id for a, new in zip(config.adapters, fresh) if new]

@@ -115,8 +115,8 @@ class DeviceBridgeActor(BackgroundLoopActor):
     """A bridge as a Ray actor serving many adapters (`fleetray run` starts one for the demo
     fleet). Adapters are dicts of AdapterConfig fields."""
 
-    def __init__(self, vehicle_shards: int, tenant_id: str, adapters: list[dict[str, Any]]):
-        self.bridge = DeviceBridge(VehicleClient(vehicle_router(vehicle_shards)), tenant_id,
+    def __init__(self, tenant_id: str, adapters: list[dict[str, Any]]):
+        self.bridge = DeviceBridge(VehicleClient(vehicle_router()), tenant_id,
                                    [AdapterConfig(**a) for a in adapters])
         tune_for_many_long_lived_objects()
         self.start_when_constructed()

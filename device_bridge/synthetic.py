@@ -99,9 +99,9 @@ class SyntheticFleet:
 class SyntheticBridgeActor(BackgroundLoopActor):
     """A device bridge whose adapters are a SyntheticFleet (for `make bench-telemetry`)."""
 
-    def __init__(self, vehicle_shards: int, tenant_id: str, vehicle_ids: list[str],
-                 readings_per_second: float, max_backlog: int | None = None):
-        vehicles = VehicleClient(vehicle_router(vehicle_shards))
+    def __init__(self, tenant_id: str, vehicle_ids: list[str], readings_per_second: float,
+                 max_backlog: int | None = None):
+        vehicles = VehicleClient(vehicle_router())
         batcher = ReadingBatcher(max_batch=5000, max_queued=200_000)
         self.bridge = DeviceBridge(vehicles, tenant_id, [], batcher)
         self.fleet = SyntheticFleet(vehicle_ids, readings_per_second, batcher.add_reading,

@@ -11,9 +11,5 @@ class ApiArgs(BaseModel):
     database_url: str
     model_registry_uri: str
     auth: AuthConfig
-    # As many as the launcher created (no default here: one that differed would route an
-    # entity to another shard than its messages' other senders).
-    booking_shards: int = Field(ge=1)
-    vehicle_shards: int = Field(ge=1)
     # Shared secret per tenant for signed telematics webhooks (serve_apps/webhooks.py).
     webhook_secrets: dict[str, str] = Field(default_factory=dict)

@@ -76,7 +76,8 @@ def validation_error(exc: RequestValidationError | WebSocketRequestValidationErr
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc.code, exc.message)
+        # UNAVAILABLE passes (a shard restarting, a model loading): say when to ask again.
+        return error_response(exc.code, exc.message, {"Retry-After": "1"} if exc.code == "UNAVAILABLE" else None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

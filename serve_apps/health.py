@@ -23,7 +23,7 @@ async def healthz(svc: Services = Depends(services)) -> JSONResponse:
         return bool(relays) and await relays[0].broker_reachable.remote()
 
     async def actors() -> bool:
-        shards = svc.bookings.router.shards + svc.vehicles.router.shards
+        shards = await svc.bookings.router.shards() + await svc.vehicles.router.shards()
         await asyncio.gather(*(s.stats.remote() for s in shards))
         return True
 

@@ -39,10 +39,10 @@ class Services:
 
 async def open_services(args: ApiArgs, model_servers: dict[str, DeploymentHandle]) -> Services:
     pool = await create_pool(args.database_url, min_size=1, max_size=4)
-    vehicles = VehicleClient(vehicle_router(args.vehicle_shards))
+    vehicles = VehicleClient(vehicle_router())
     alert_feed = actor(FLEET_ALERT_FEED, CREATION_WAIT_SECONDS)
     return Services(webhook_secrets=args.webhook_secrets, verifier=TokenVerifier(args.auth), pool=pool,
-                    bookings=BookingClient(booking_router(args.booking_shards)), vehicles=vehicles,
+                    bookings=BookingClient(booking_router()), vehicles=vehicles,
                     flags=FeatureFlagCache(pool), audit=AuditWriter(pool),
                     vehicle_feed=LiveFeed(vehicles.watch),
                     alert_feed=LiveFeed(lambda tenant, cursor, timeout: alert_feed.watch.remote(

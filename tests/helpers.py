@@ -108,3 +108,29 @@ async def insert_event(pool, notes: str = "n") -> dict:
         "INSERT INTO booking_outbox (event_id, booking_id, event_type, event_payload) VALUES ($1, $2, $3, $4)",
         uuid.UUID(event["event_id"]), booking_id, "BookingCancelled", event)
     return event
+
+
+async def live_on_shards(kind: str) -> dict[str, list[str]]:
+    """entity id -> the shards of `kind` it is live on now (needs ray.init() on the cluster)."""
+    from actors.topology import actor, actor_names
+
+    where: dict[str, list[str]] = {}
+    for name in actor_names(lambda n: n.startswith(f"{kind}-shard-")):
+        try:
+            for entity_id in await actor(name).active_summaries.remote():
+                where.setdefault(entity_id, []).append(name)
+        except Exception:  # removed in the meantime
+            pass
+    return where
+
+
+async def watch_for_doubles(kind: str, done) -> list[str]:
+    """Until the event `done` is set, sample where the entities of `kind` live; returns those
+    seen live on two shards at once."""
+    import asyncio
+
+    doubled: set[str] = set()
+    while not done.is_set():
+        doubled |= {entity_id for entity_id, shards in (await live_on_shards(kind)).items() if len(shards) > 1}
+        await asyncio.sleep(0.05)
+    return sorted(doubled)

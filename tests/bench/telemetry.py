@@ -47,7 +47,7 @@ async def register_fleet(pool, prefix: str, count: int) -> list[str]:
 
 
 async def shard_rss(router) -> tuple[int, int]:
-    stats = await asyncio.gather(*(s.stats.remote() for s in router.shards))
+    stats = await asyncio.gather(*(s.stats.remote() for s in await router.shards()))
     return sum(s["rss_bytes"] for s in stats), sum(s["active"] for s in stats)
 
 
@@ -73,7 +73,7 @@ async def sse_client(client: httpx.AsyncClient, vehicle_id: str, latencies: list
 async def phase(stack: LocalStack, args, count: int, rate: float, max_backlog: int | None,
                 with_clients: bool) -> dict:
     settings, pool = stack.settings, stack.pool
-    router = vehicle_router(settings.vehicle_shards)
+    router = vehicle_router()
     ids = await register_fleet(pool, f"syn{count}", count)
     # Activation's one-time costs (connections, statement caches, the allocator's first arenas)
     # are not per vehicle: pay them with other vehicles before the measured ones.
@@ -95,8 +95,7 @@ async def phase(stack: LocalStack, args, count: int, rate: float, max_backlog: i
         while len(connected) < args.clients:
             await asyncio.sleep(0.2)
 
-    bridge = SyntheticBridgeActor.options(namespace=RAY_NAMESPACE).remote(
-        settings.vehicle_shards, TENANT, ids, rate, max_backlog)
+    bridge = SyntheticBridgeActor.options(namespace=RAY_NAMESPACE).remote(TENANT, ids, rate, max_backlog)
     await bridge.start.remote()
     print(f"  {count} vehicles, offering {rate:,.0f}/s{' while the path keeps up' if max_backlog else ''}"
           f"{f', {args.clients} SSE clients' if with_clients else ''}: warming up 3 s ...", flush=True)

@@ -27,7 +27,7 @@ def adapters_file(tmp_path, stem, vehicle_id, tenant, port):
 async def test_attached_adapter_feeds_its_vehicle_until_detached(stack, adapter, make_client, tmp_path):
     stem, vehicle_id = unique("bench"), unique("car")
     config = adapters_file(tmp_path, stem, vehicle_id, "fleet-bridge", adapter.port)
-    bridges, registered = await attach(stack.settings.vehicle_shards, config, stem)
+    bridges, registered = await attach(config, stem)
     assert [(b.name, b.tenant_id, b.vehicle_ids) for b in bridges] == [
         (f"device-bridge-{stem}-1", "fleet-bridge", [vehicle_id])]
     assert registered == [vehicle_id]
@@ -46,7 +46,7 @@ async def test_attached_adapter_feeds_its_vehicle_until_detached(stack, adapter,
     assert stats["adapters"] == {vehicle_id: "connected"}
 
     old_actor_id = bridges[0].actor._actor_id
-    again, registered = await attach(stack.settings.vehicle_shards, config, stem)  # e.g. after editing the file
+    again, registered = await attach(config, stem)  # e.g. after editing the file
     assert registered == [] and [b.name for b in again] == [bridges[0].name]
     assert again[0].actor._actor_id != old_actor_id, "the old bridge was replaced, not reused"
     crashed = await wait_until(lambda: _delivered(again[0]), timeout=60)
@@ -61,7 +61,7 @@ async def test_attached_adapter_feeds_its_vehicle_until_detached(stack, adapter,
 
     stolen = adapters_file(tmp_path, unique("thief"), vehicle_id, "fleet-other", adapter.port)
     with pytest.raises(VehicleOfAnotherTenant):
-        await attach(stack.settings.vehicle_shards, stolen, "thief")
+        await attach(stolen, "thief")
 
 
 async def _delivered(bridge, other_than: int | None = None):

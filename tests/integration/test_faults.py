@@ -8,7 +8,7 @@ import ray
 from aiokafka import AIOKafkaConsumer
 
 from actors.consumers import CONSUMER_EFFECTS
-from actors.topology import RAY_NAMESPACE, consumer_name, relay_name
+from actors.topology import RAY_NAMESPACE, booking_router, consumer_name, relay_name
 from cluster.broker import ensure_topics
 from cluster.system_app import TOPICS
 from db.outbox import BOOKING_EVENTS_TOPIC, BOOKING_OUTBOX
@@ -123,7 +123,7 @@ async def test_relay_killed_mid_batch_loses_nothing_and_duplicates_nothing(stack
 async def test_shard_killed_under_load_every_acknowledged_cancel_applied_once(stack, make_client, pool):
     client = make_client("fault-shard")
     bookings = [await create_booking(client) for _ in range(40)]
-    shards = stack_router_shards(stack)
+    shards = await booking_router().shards()
     pending = asyncio.ensure_future(cancel_all(client, bookings))
     await asyncio.sleep(0.05)
     for shard in shards:
@@ -137,11 +137,6 @@ async def test_shard_killed_under_load_every_acknowledged_cancel_applied_once(st
     event_ids = await event_ids_of(pool, bookings)
     assert len(event_ids) == len(bookings) >= len(acknowledged)
     await assert_each_consumer_applied_once(pool, event_ids)
-
-
-def stack_router_shards(stack):
-    from actors.topology import booking_router
-    return booking_router(stack.settings.booking_shards).shards
 
 
 async def test_postgres_restart_errors_while_down_then_recovers_without_restarting_the_stack(

@@ -1,8 +1,10 @@
-"""The system application on the real stack (cluster/system_app.py): the controller scales relays
-and consumers while cancellations flow, with none lost or applied twice; it creates again an
+"""The system application on the real stack (cluster/system_app.py): the controller scales shards,
+relays and consumers while cancellations and telemetry flow, with nothing lost or applied twice,
+no entity live on two shards and every vehicle's live state carried along; it creates again an
 actor that was removed for good; it reports the topology for `fleetray status`."""
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 import ray
@@ -12,7 +14,9 @@ from actors.consumers import CONSUMER_EFFECTS
 from actors.topology import CONSUMER_MARK, RELAY_MARK, actor, actor_names, consumer_name
 from cluster.system_app import CONTROLLER, KEEP_UP_SECONDS, SYSTEM_APP, TOPIC_PARTITIONS
 from db.outbox import BOOKING_OUTBOX, VEHICLE_ALERT_OUTBOX
-from tests.helpers import assert_each_consumer_applied_once, create_booking, event_ids_of, wait_until
+from tests.helpers import (
+    assert_each_consumer_applied_once, create_booking, event_ids_of, live_on_shards, wait_until, watch_for_doubles,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +58,68 @@ async def group_settled(count: int):
         if sorted(held) != list(range(TOPIC_PARTITIONS)):
             return False
     return True
+
+
+async def send_readings(operator, vehicle_ids: list[str], done: asyncio.Event) -> dict[str, int]:
+    """RPM readings for each vehicle in turn until done; returns how many each had answered 202."""
+    sent = dict.fromkeys(vehicle_ids, 0)
+    while not done.is_set():
+        for vehicle_id in vehicle_ids:
+            at = datetime.now(timezone.utc).isoformat()
+            response = await operator.post(f"/v1/vehicles/{vehicle_id}/telemetry", json={"readings": [
+                {"pid": "RPM", "value": 1000.0 + sent[vehicle_id], "unit": "revolutions_per_minute", "captured_at": at}]})
+            assert response.status_code == 202, response.text
+            sent[vehicle_id] += 1
+        await asyncio.sleep(0.01)
+    return sent
+
+
+async def test_scaling_vehicle_shards_moves_vehicles_with_their_live_state(stack, make_client):
+    operator = make_client("shard-ops", tenant="shard-scaling", role="operator")
+    vehicle_ids = [f"hand-off-{i}" for i in range(24)]
+    for vehicle_id in vehicle_ids:
+        response = await operator.post("/v1/vehicles", json={"vehicle_id": vehicle_id, "name": vehicle_id})
+        assert response.status_code == 201, response.text
+    before = {e: shards[0] for e, shards in (await live_on_shards("vehicle")).items()}
+    done = asyncio.Event()
+    readings = asyncio.ensure_future(send_readings(operator, vehicle_ids, done))
+    doubles = asyncio.ensure_future(watch_for_doubles("vehicle", done))
+    try:
+        await asyncio.sleep(1)
+        await scale(stack, "vehicle-shards", 4)
+        assert sorted(actor_names(lambda n: n.startswith("vehicle-shard-"))) == [f"vehicle-shard-{i}" for i in range(4)]
+        await asyncio.sleep(1)
+        await scale(stack, "vehicle-shards", 3)
+        await asyncio.sleep(1)
+    finally:
+        done.set()
+        sent = await readings
+        seen_doubled = await doubles
+        await scale(stack, "vehicle-shards", stack.settings.vehicle_shards)
+    assert seen_doubled == [], "an entity was live on two shards at once"
+    after = {e: shards[0] for e, shards in (await live_on_shards("vehicle")).items()}
+    assert any(before.get(v) != after.get(v) for v in vehicle_ids if v in before), "vehicles moved"
+    for vehicle_id in vehicle_ids:
+        state = (await operator.get(f"/v1/vehicles/{vehicle_id}")).json()
+        assert state["readings"]["RPM"]["stats"]["count"] == sent[vehicle_id], (
+            f"{vehicle_id}: the rolling statistics count every reading, across the moves")
+
+
+async def test_scaling_booking_shards_applies_every_cancellation_once(stack, make_client, pool):
+    client = make_client("booking-scaler")
+    bookings = [await create_booking(client) for _ in range(60)]
+    done = asyncio.Event()
+    load = asyncio.ensure_future(cancel_steadily(client, bookings, done))
+    try:
+        await scale(stack, "booking-shards", 3)
+        await scale(stack, "booking-shards", stack.settings.booking_shards)
+    finally:
+        done.set()
+        cancelled = await load
+    assert len(cancelled) >= 10
+    await assert_each_consumer_applied_once(pool, await event_ids_of(pool, cancelled))
+    assert sorted(actor_names(lambda n: n.startswith("booking-shard-"))) == [
+        f"booking-shard-{i}" for i in range(stack.settings.booking_shards)]
 
 
 async def test_scaling_relays_up_and_down_loses_and_doubles_nothing(stack, make_client, pool):

@@ -104,7 +104,7 @@ async def test_deliver_reaches_many_vehicles_through_the_shards_and_reports_only
     from actors.vehicle import VehicleClient
     from device_bridge.registration import ensure_vehicle
 
-    client = VehicleClient(vehicle_router(stack.settings.vehicle_shards))
+    client = VehicleClient(vehicle_router())
     vehicles = [f"veh-{uuid.uuid4().hex[:8]}" for _ in range(6)]
     for vehicle_id in vehicles:
         await ensure_vehicle(client, vehicle_id, "fleet-d", "Van", {"port": "/dev/null"})

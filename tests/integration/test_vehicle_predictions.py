@@ -183,7 +183,7 @@ async def test_the_entity_leaves_out_the_grids_of_days_the_caller_knows(fleet, s
     client, vehicle_id = await register_vehicle(make_client, "cached")
     v, d = next((v, d) for v, d in zip(*np.nonzero(clean_trips(fleet))) if d >= ENGINE_HISTORY_DAYS - 1)
     await send_trip_history(client, vehicle_id, fleet, v, d, datetime.now(timezone.utc) - timedelta(hours=1))
-    vehicles = VehicleClient(vehicle_router(stack.settings.vehicle_shards))
+    vehicles = VehicleClient(vehicle_router())
     first = (await vehicles.window(vehicle_id, tenant_id=TENANT, spec=LIVE_WINDOWS["engine"])).window
     assert all("signals" in day for day in first["history"]) and len(first["history"]) == ENGINE_HISTORY_DAYS - 1
     known = [day["end"] for day in first["history"][::2]]

@@ -1,4 +1,4 @@
-"""The entity host's guarantees: per-entity order, cross-entity concurrency, passivation."""
+"""The entity host's guarantees: per-entity order, cross-entity concurrency, passivation, hand-off."""
 
 import asyncio
 import time
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from actors import entity_runtime
-from actors.entity_runtime import EntityHost, shard_index
+from actors.entity_runtime import EntityHost
 
 
 class RecordingEntity:
@@ -109,8 +109,31 @@ async def test_a_failed_message_drops_live_state_so_the_next_one_reloads():
     assert kind.activated == ["a", "a"]
 
 
-def test_shard_index_is_stable_and_spreads_ids():
-    ids = [f"vehicle-{i}" for i in range(1000)]
-    assert [shard_index(i, 4) for i in ids] == [shard_index(i, 4) for i in ids]
-    counts = [sum(1 for i in ids if shard_index(i, 4) == s) for s in range(4)]
-    assert min(counts) > 200, counts
+async def test_hand_over_waits_for_queued_messages_then_exports_the_leaving_entities():
+    kind = ExportingKind()
+    host = EntityHost(kind, idle_seconds=60)
+    await host.ask("stays", "work", {"n": 0})
+    busy = asyncio.ensure_future(host.ask("leaves", "work", {"n": 1, "sleep": 0.05}))
+    await asyncio.sleep(0.01)
+    exported = await host.hand_over(lambda entity_id: entity_id == "leaves")
+    assert busy.done() and await busy == 1, "the queued message ran before the entity left"
+    assert exported == {"leaves": 1}
+    assert host.active_summaries() == {"stays": 1}
+
+
+async def test_an_entity_taken_over_goes_on_from_the_exported_state_without_activating():
+    kind = ExportingKind()
+    host = EntityHost(kind, idle_seconds=60)
+    host.take_over({"moved": 41})
+    assert await host.ask("moved", "work", {"n": 0}) == 42
+    assert kind.activated == []
+
+
+class ExportingKind(FakeKind):
+    def export(self, entity):
+        return entity.count
+
+    def restore(self, entity_id, count):
+        entity = RecordingEntity(entity_id, self.log)
+        entity.count = count
+        return entity
