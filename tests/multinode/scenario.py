@@ -1,0 +1,286 @@
+"""A multi-node run of the whole system with a checker: a real local Ray cluster of a head and two
+worker nodes (separate raylets, ray.cluster_utils.Cluster), fleetray deployed onto it as onto
+any cluster (cluster/deploy.py), a steady load of cancellations and telemetry through the API,
+and meanwhile the vehicle shards scaled 2 -> 4 -> 3 (watching that no vehicle is live on two
+shards), the booking relays 1 -> 3 -> 1, and a worker node killed. Then it checks,
+from the database: every cancellation answered 200 applied exactly once by each consumer, every
+reading answered 202 stored exactly once; how long the system took to be whole again; and that
+undeploying removes fleetray only. It writes what it saw as JSON (tests/integration/
+test_multinode.py reads it) and prints its timeline as it goes.
+
+    python -m tests.multinode.scenario --database-url URL --report report.json
+
+A separate program because a process joins one Ray cluster only, and the test session's
+process has joined its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import ray
+from ray import serve
+from ray.cluster_utils import Cluster
+from ray.util.state import list_actors
+
+from actors.topology import RAY_NAMESPACE, actor, actor_names
+from cluster.broker import EmbeddedBroker, free_port
+from cluster.deploy import ServeCluster, serve_config
+from cluster.settings import StackSettings
+from serve_apps.auth import issue_token
+from tests.helpers import watch_for_doubles
+
+TENANT = "multinode"
+VEHICLES = [f"mn-van-{i}" for i in range(6)]
+CANCEL_PACE_SECONDS = 0.05
+READINGS_PACE_SECONDS = 0.1
+WHOLE_WITHIN_SECONDS = 30.0
+APPLY_WITHIN_SECONDS = 90.0
+
+
+class Timeline:
+    def __init__(self):
+        self.start = time.monotonic()
+        self.events: list[tuple[float, str]] = []
+
+    def __call__(self, what: str) -> None:
+        at = round(time.monotonic() - self.start, 1)
+        self.events.append((at, what))
+        print(f"[{at:7.1f}s] {what}", flush=True)
+
+
+class Load:
+    """Cancellations and telemetry through the API, each request retried until answered, with
+    what was acknowledged kept for the checker."""
+
+    def __init__(self, api_url: str, token: str, timeline: Timeline):
+        self.client = httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        self.timeline = timeline
+        self.cancelled: list[str] = []
+        self.readings: list[tuple[str, datetime]] = []  # (vehicle, captured_at), each acknowledged
+        self.failures: Counter[str] = Counter()  # answers that were not a success, by status
+        self.stop = asyncio.Event()
+
+    async def send(self, method: str, url: str, body: dict[str, Any], ok: int) -> httpx.Response:
+        """Until answered `ok` (409 too for a cancel that a lost answer already applied)."""
+        while True:
+            try:
+                response = await self.client.request(method, url, json=body)
+                if response.status_code == ok or (ok == 200 and response.status_code == 409):
+                    return response
+                self.failures[str(response.status_code)] += 1
+            except httpx.HTTPError as exc:
+                self.failures[type(exc).__name__] += 1
+            await asyncio.sleep(0.2)
+
+    async def cancellations(self) -> None:
+        while not self.stop.is_set():
+            start = datetime.now(timezone.utc) + timedelta(days=30)
+            created = await self.send("POST", "/v1/bookings", {
+                "resource_id": f"car-{uuid.uuid4().hex[:8]}", "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(days=1)).isoformat()}, 201)
+            booking_id = created.json()["booking_id"]
+            answer = await self.send("POST", f"/v1/bookings/{booking_id}/cancel", {"reason": "other"}, 200)
+            if answer.status_code == 200:
+                self.cancelled.append(booking_id)
+            await asyncio.sleep(CANCEL_PACE_SECONDS)
+
+    async def telemetry(self, vehicle_id: str) -> None:
+        while not self.stop.is_set():
+            at = datetime.now(timezone.utc)
+            await self.send("POST", f"/v1/vehicles/{vehicle_id}/telemetry", {"readings": [
+                {"pid": "RPM", "value": 1500.0, "unit": "revolutions_per_minute", "captured_at": at.isoformat()}]}, 202)
+            self.readings.append((vehicle_id, at))
+            await asyncio.sleep(READINGS_PACE_SECONDS)
+
+    async def run(self) -> None:
+        await asyncio.gather(self.cancellations(), *(self.telemetry(v) for v in VEHICLES))
+
+
+def placement() -> dict[str, str]:
+    """Named fleetray actor -> the node it lives on now."""
+    return {a.name: a.node_id for a in list_actors(filters=[("state", "=", "ALIVE")], limit=10_000)
+            if a.name and a.ray_namespace == RAY_NAMESPACE}
+
+
+async def whole(api_url: str) -> bool:
+    """Every named actor answers, and the API is healthy."""
+    try:
+        async with httpx.AsyncClient(timeout=3) as client:
+            if (await client.get(f"{api_url}/healthz")).status_code != 200:
+                return False
+        await asyncio.wait_for(asyncio.gather(*(actor(name).stats.remote() if "-shard-" in name or "-relay-" in name
+                                                or "-consumer-" in name else actor(name).loop_state.remote()
+                                                for name in actor_names(lambda name: True))), 5)
+        return True
+    except Exception:
+        return False
+
+
+async def check(pool: asyncpg.Pool, load: Load) -> dict[str, Any]:
+    """What the database holds of what was acknowledged."""
+    applied: dict[str, Any] = {}
+    deadline = time.monotonic() + APPLY_WITHIN_SECONDS
+    while True:
+        rows = await pool.fetch(
+            """SELECT p.consumer, o.booking_id, count(*) AS n FROM booking_outbox o
+               LEFT JOIN processed_events p ON p.event_id = o.event_id
+               WHERE o.booking_id = ANY($1::uuid[]) GROUP BY 1, 2""", load.cancelled)
+        per_group: dict[str, Counter] = {}
+        for r in rows:
+            if r["consumer"] is not None:
+                per_group.setdefault(r["consumer"], Counter())[r["n"]] += 1
+        applied = {group: {"once": counts[1], "missing": len(load.cancelled) - sum(counts.values()),
+                           "more_than_once": sum(v for n, v in counts.items() if n > 1)}
+                   for group, counts in per_group.items()}
+        done = len(applied) == 2 and all(a["missing"] == 0 for a in applied.values())
+        if done or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
+    events = await pool.fetchval("SELECT count(*) FROM booking_outbox WHERE booking_id = ANY($1::uuid[])", load.cancelled)
+    stored = await pool.fetch(
+        """SELECT vehicle_id, captured_at, count(*) AS n FROM telemetry
+           WHERE tenant_id = $1 AND pid = 'RPM' GROUP BY 1, 2""", TENANT)
+    stored_count = {(r["vehicle_id"], r["captured_at"]): r["n"] for r in stored}
+    acked = Counter(stored_count.get(reading, 0) for reading in load.readings)
+    return {"cancellations": {"acknowledged": len(load.cancelled), "events": events, "applied": applied},
+            "readings": {"acknowledged": len(load.readings), "stored_once": acked[1], "missing": acked[0],
+                         "stored_more_than_once": sum(v for n, v in acked.items() if n > 1)}}
+
+
+async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    broker = EmbeddedBroker(log_path=Path(f"/tmp/fleetray-multinode-broker-{uuid.uuid4().hex[:6]}.log"))
+    bootstrap = broker.start()
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "resources": {"head": 1}, "include_dashboard": True, "dashboard_port": free_port()})
+    workers = [cluster.add_node(num_cpus=2, resources={f"worker-{i}": 1}) for i in range(2)]
+    cluster.wait_for_nodes()
+    timeline(f"cluster up: head and {len(workers)} worker nodes")
+    context = ray.init(address=cluster.address, namespace=RAY_NAMESPACE, logging_level=logging.ERROR,
+                       log_to_driver=False)
+    settings = StackSettings(state_dir=Path(f"/tmp/fleetray-multinode-{uuid.uuid4().hex[:6]}"),
+                             database_url=database_url, kafka_bootstrap_servers=bootstrap,
+                             http_port=free_port(), metrics_port=free_port(), outbox_relays=1,
+                             demo_fleet=0, maintenance_sweep_seconds=0, train_missing_models=False,
+                             serve_ingress="proxy")
+    config = serve_config(settings)
+    config["proxy_location"] = "HeadOnly"  # one HTTP port on this one machine
+    api_url = f"http://{settings.http_host}:{settings.http_port}"
+    target = ServeCluster(context.dashboard_url)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        await asyncio.to_thread(target.deploy, config)
+        timeline("fleetray deployed")
+        nodes = placement()
+        report["nodes_used"] = len(set(nodes.values()))
+        timeline(f"{len(nodes)} named actors on {report['nodes_used']} nodes")
+
+        token = issue_token(settings.auth, "multinode-operator", TENANT, "operator")
+        load = Load(api_url, token, timeline)
+        for vehicle_id in VEHICLES:
+            await load.send("POST", "/v1/vehicles", {"vehicle_id": vehicle_id, "name": vehicle_id}, 201)
+        running = asyncio.ensure_future(load.run())
+        await asyncio.sleep(5)
+        timeline(f"steady load: {len(load.cancelled)} cancellations, {len(load.readings)} readings so far")
+
+        done = asyncio.Event()
+        doubles = asyncio.ensure_future(watch_for_doubles("vehicle", done))
+        for shards in (4, 3):
+            await asyncio.to_thread(target.scale, "vehicle-shards", shards)
+            names = sorted(n for n in actor_names(lambda n: n.startswith("vehicle-shard-")))
+            report.setdefault("vehicle_shards_after_scale", []).append(len(names))
+            timeline(f"scaled vehicle shards to {shards}: {names}")
+            await asyncio.sleep(3)
+        done.set()
+        report["entities_seen_on_two_shards"] = await doubles
+
+        for relays in (3, 1):
+            await asyncio.to_thread(target.scale, "relays", relays)
+            booking_relays = sorted(n for n in actor_names(lambda n: "-relay-" in n) if n.startswith("booking"))
+            report.setdefault("relays_after_scale", []).append(len(booking_relays))
+            timeline(f"scaled relays to {relays}: {booking_relays}")
+            await asyncio.sleep(5)
+
+        victim = workers[0]
+        on_victim = sorted(n for n, node in placement().items() if node == victim.node_id)
+        report["actors_on_killed_node"] = len(on_victim)
+        timeline(f"killing worker node {victim.node_id[:8]} with {on_victim}")
+        failures_before = sum(load.failures.values())
+        killed_at = time.monotonic()
+        cluster.remove_node(victim, allow_graceful=False)
+        while not await whole(api_url):
+            if time.monotonic() - killed_at > 120:
+                break
+            await asyncio.sleep(0.5)
+        report["whole_again_seconds"] = round(time.monotonic() - killed_at, 1)
+        timeline(f"whole again after {report['whole_again_seconds']} s")
+        report["failed_answers_after_kill"] = sum(load.failures.values()) - failures_before
+        await asyncio.sleep(5)
+
+        load.stop.set()
+        await running
+        await load.client.aclose()
+        report["failed_answers"] = dict(load.failures)
+        timeline(f"load stopped: {len(load.cancelled)} cancellations, {len(load.readings)} readings acknowledged")
+        report.update(await check(pool, load))
+        timeline(f"checked: {json.dumps({k: report[k] for k in ('cancellations', 'readings')})}")
+
+        report["undeploy"] = await undeploy_leaves_the_rest(target)
+        timeline(f"undeployed: {report['undeploy']}")
+    finally:
+        await pool.close()
+        ray.shutdown()
+        cluster.shutdown()
+        broker.stop()
+    report["timeline"] = timeline.events
+    return report
+
+
+@ray.remote
+class Bystander:
+    """Someone else's actor on the same cluster."""
+
+    def ping(self) -> str:
+        return "here"
+
+
+@serve.deployment
+class BystanderApp:
+    def __call__(self) -> str:
+        return "here"
+
+
+async def undeploy_leaves_the_rest(target: ServeCluster) -> dict[str, Any]:
+    bystander = Bystander.options(name="bystander", namespace="someone-else", lifetime="detached").remote()
+    await bystander.ping.remote()
+    serve.run(BystanderApp.bind(), name="bystander", route_prefix="/bystander")
+    removed = await target.undeploy()
+    return {"removed_actors": len(removed), "fleetray_actors_left": len(actor_names(lambda n: True)),
+            "fleetray_apps_left": sorted(set(target.statuses()) & {"system", "api", "noop"}),
+            "bystander_actor": await bystander.ping.remote(),
+            "bystander_app": serve.status().applications["bystander"].status}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--report", type=Path, required=True)
+    args = parser.parse_args()
+    report = asyncio.run(scenario(args.database_url, Timeline()))
+    args.report.write_text(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
