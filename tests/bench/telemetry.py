@@ -129,11 +129,11 @@ async def phase(stack: LocalStack, args, count: int, rate: float, max_backlog: i
 
 
 def entity_bytes(count: int = 10_000) -> float:
-    """Python heap per idle activated vehicle (entity, its row, mailbox slot), by tracemalloc:
+    """Python heap per idle activated vehicle (entity, its row, mailbox), by tracemalloc:
     the object graph alone, without the allocator and process overhead RSS also counts."""
     import tracemalloc
 
-    from actors.entity_runtime import _Slot
+    from actors.entity_runtime import _Mailbox
     from actors.vehicle import Registration, VehicleEntity
     from actors.vehicle_rules import AlertRules
 
@@ -141,12 +141,12 @@ def entity_bytes(count: int = 10_000) -> float:
     now = datetime.now(timezone.utc)
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
-    slots = {}
+    mailboxes = {}
     for i in range(count):
         vehicle_id = f"mem-{i:05d}"
         row = {"id": vehicle_id, "tenant_id": TENANT, "name": vehicle_id, "vin": None, "adapter": {},
                "registered_at": now}
-        slots[vehicle_id] = _Slot(entity=VehicleEntity(vehicle_id, Registration.from_row(row), kind))
+        mailboxes[vehicle_id] = _Mailbox(entity=VehicleEntity(vehicle_id, Registration.from_row(row), kind))
     grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
     tracemalloc.stop()
     return grown / count
