@@ -114,23 +114,33 @@ async def live_on_shards(kind: str) -> dict[str, list[str]]:
     """entity id -> the shards of `kind` it is live on now (needs ray.init() on the cluster)."""
     from actors.topology import actor, actor_names
 
-    where: dict[str, list[str]] = {}
-    for name in actor_names(lambda n: n.startswith(f"{kind}-shard-")):
+    import asyncio
+
+    async def active(name: str) -> dict:
         try:
-            for entity_id in await actor(name).active_summaries.remote():
-                where.setdefault(entity_id, []).append(name)
+            return await actor(name).active_summaries.remote()
         except Exception:  # removed in the meantime
-            pass
+            return {}
+    names = actor_names(lambda n: n.startswith(f"{kind}-shard-"))
+    where: dict[str, list[str]] = {}
+    for name, summaries in zip(names, await asyncio.gather(*(active(name) for name in names))):
+        for entity_id in summaries:
+            where.setdefault(entity_id, []).append(name)
     return where
 
 
 async def watch_for_doubles(kind: str, done) -> list[str]:
     """Until the event `done` is set, sample where the entities of `kind` live; returns those
-    seen live on two shards at once."""
+    seen live on two shards in two samples running. The shards answer one after another, so
+    one sample can catch an entity on its old shard and, a moment later, on its new one: a
+    hand-off is over within a sample, an entity truly live twice stays so."""
     import asyncio
 
     doubled: set[str] = set()
+    previous: set[str] = set()
     while not done.is_set():
-        doubled |= {entity_id for entity_id, shards in (await live_on_shards(kind)).items() if len(shards) > 1}
+        now = {entity_id for entity_id, shards in (await live_on_shards(kind)).items() if len(shards) > 1}
+        doubled |= now & previous
+        previous = now
         await asyncio.sleep(0.05)
     return sorted(doubled)

@@ -4,6 +4,7 @@ vehicle shards and relays are scaled and a worker node is killed: tests/multinod
 process: this one has joined the session's cluster) and reports; each test checks one promise."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -20,8 +21,13 @@ SCENARIO_TIMEOUT_SECONDS = 900
 async def report(embedded_postgres, tmp_path_factory):
     path = tmp_path_factory.mktemp("multinode") / "report.json"
     database_url = await fresh_database(embedded_postgres)
+    # Without what the session's stack set for its own Ray (Serve's fast path with the HAProxy
+    # ports it took, the metrics directory): the scenario's cluster picks its own.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RAY_SERVE_") and k not in ("PROMETHEUS_MULTIPROC_DIR", "RAY_ADDRESS")}
     run = subprocess.run([sys.executable, "-m", "tests.multinode.scenario", "--database-url", database_url,
-                          "--report", str(path)], timeout=SCENARIO_TIMEOUT_SECONDS, capture_output=True, text=True)
+                          "--report", str(path)], timeout=SCENARIO_TIMEOUT_SECONDS, capture_output=True, text=True,
+                         env=env)
     print(run.stdout[-5000:])
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     return json.loads(path.read_text())
