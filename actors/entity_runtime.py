@@ -186,6 +186,18 @@ def load_kind(kind_path: str) -> EntityKind:
 MOVED = "moved"  # a reply's status: the entity is not (or no longer) on this shard; the map says where
 
 
+def moved_answer(shard_map: ShardMap) -> tuple[str, tuple[int, tuple[int, ...]]]:
+    """A shard's MOVED answer as it crosses processes: the status and the map it holds."""
+    return MOVED, (shard_map.epoch, shard_map.owners)
+
+
+def moved_map(answer: Any) -> ShardMap | None:
+    """The map of a MOVED answer (None for any other answer)."""
+    if isinstance(answer, (tuple, list)) and len(answer) == 2 and answer[0] == MOVED:
+        return ShardMap(*answer[1])
+    return None
+
+
 @ray.remote(max_restarts=-1, max_task_retries=3)
 class ShardActor:
     """One Ray actor hosting the entities of the shard map's slots it owns (actors/shard_map.py).
@@ -226,7 +238,7 @@ class ShardActor:
         await self._host.kind.open(self._config)
 
     def _learn(self, newer: ShardMap) -> bool:
-        if self._map is None or newer.epoch > self._map.epoch:
+        if newer.supersedes(self._map):
             self._map = newer
             return True
         return False
@@ -234,9 +246,6 @@ class ShardActor:
     def _here(self, entity_id: str) -> bool:
         slot = slot_of(entity_id)
         return self._map.owners[slot] == self._index and slot not in self._leaving
-
-    def _moved(self) -> tuple[str, tuple[int, tuple[int, ...]]]:
-        return MOVED, (self._map.epoch, self._map.owners)
 
     async def _passivate_forever(self) -> None:
         """Passivate idle entities, and report how many are active (at least every 5 s)."""
@@ -255,7 +264,7 @@ class ShardActor:
 
         async def one(entity_id: str, command: str, payload: dict[str, Any]) -> tuple[Any, Any]:
             if not self._here(entity_id):
-                return self._moved()
+                return moved_answer(self._map)
             try:
                 return True, await self._host.ask(entity_id, command, payload)
             except Exception as exc:
@@ -283,7 +292,7 @@ class ShardActor:
         the entity's mailbox, so a waiting reader never holds up the entity's messages."""
         await self._ready()
         if not self._here(entity_id):
-            return self._moved()
+            return moved_answer(self._map)
         return await self._host.kind.watch(entity_id, cursor, timeout)
 
     async def hand_off(self, epoch: int, owners: tuple[int, ...]) -> int:
@@ -406,7 +415,7 @@ class _ShardMailer:
         self.waiting: list[tuple[tuple[str, str, dict[str, Any]], asyncio.Future]] = []
 
     async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
-        """The entity's reply, or Moved."""
+        """The entity's reply, or Moved, or Unreachable."""
         future = asyncio.get_running_loop().create_future()
         self.waiting.append(((entity_id, command, payload), future))
         if self.in_flight < self.max_in_flight:
@@ -427,24 +436,19 @@ class _ShardMailer:
             self.in_flight -= 1
             if self.waiting:
                 self._send_next()
-        for (_, future), (status, value) in zip(batch, results):
+        for (_, future), answer in zip(batch, results):
             if future.done():
                 continue
+            status, value = answer
+            newer = moved_map(answer)
             if status is None:
                 future.set_result(Unreachable(value))
-            elif status == MOVED:
-                future.set_result(Moved(ShardMap(*value)))
+            elif newer is not None:
+                future.set_result(Moved(newer))
             elif status:
                 future.set_result(value)
             else:
                 future.set_exception(EntityCallFailed(value))
-
-
-def _moved_map(reply: Any) -> ShardMap | None:
-    """The map of a shard's MOVED answer to deliver or watch (None for any other answer)."""
-    if isinstance(reply, (tuple, list)) and len(reply) == 2 and reply[0] == MOVED:
-        return ShardMap(*reply[1])
-    return None
 
 
 class ShardRouter:
@@ -477,7 +481,7 @@ class ShardRouter:
         return self._map
 
     def _learn(self, newer: ShardMap) -> bool:
-        if self._map is None or newer.epoch > self._map.epoch:
+        if newer.supersedes(self._map):
             self._map = newer
             return True
         return False
@@ -539,12 +543,12 @@ class ShardRouter:
                         await self._after_unreachable(index, problem)
                     except ShardUnavailable:
                         return dict.fromkeys(part, problem)
-                    return dict.fromkeys(part, (MOVED, (self._map.epoch, self._map.owners)))
+                    return dict.fromkeys(part, moved_answer(self._map))  # sent again where it says
             moved: dict[str, dict[str, Any]] = {}
             newest: ShardMap | None = None
             for problems in await asyncio.gather(*(to_shard(i, part) for i, part in by_shard.items())):
                 for entity_id, problem in problems.items():
-                    answer_map = _moved_map(problem)
+                    answer_map = moved_map(problem)
                     if answer_map is None:
                         failed[entity_id] = problem
                     else:
@@ -569,7 +573,7 @@ class ShardRouter:
             except Exception as exc:  # the shard could not be reached even after Ray's retries
                 await self._after_unreachable(index, f"{type(exc).__name__}: {exc}")
                 continue
-            newer = _moved_map(reply)
+            newer = moved_map(reply)
             if newer is None:
                 return reply
             await self._after_moved(newer, since)

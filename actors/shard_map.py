@@ -30,6 +30,10 @@ class ShardMap:
     def initial(cls, shard_count: int) -> "ShardMap":
         return cls(1, tuple(slot % shard_count for slot in range(SLOTS)))
 
+    def supersedes(self, other: "ShardMap | None") -> bool:
+        """Whether a holder of `other` (or of none yet) should take this map instead."""
+        return other is None or self.epoch > other.epoch
+
     @property
     def shard_count(self) -> int:
         return max(self.owners) + 1

@@ -4,6 +4,7 @@ no entity live on two shards and every vehicle's live state carried along; it cr
 actor that was removed for good; it reports the topology for `fleetray status`."""
 
 import asyncio
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 import pytest
@@ -46,6 +47,21 @@ async def cancel_steadily(client, bookings: list[dict], done: asyncio.Event) -> 
         cancelled.append(booking)
         await asyncio.sleep(0.02)
     return cancelled
+
+
+@asynccontextmanager
+async def cancelling_steadily(client):
+    """Cancels 60 fresh bookings one after another while the block runs; the list it yields
+    holds, once the block is over, those answered 200."""
+    bookings = [await create_booking(client) for _ in range(60)]
+    done = asyncio.Event()
+    load = asyncio.ensure_future(cancel_steadily(client, bookings, done))
+    cancelled: list[dict] = []
+    try:
+        yield cancelled
+    finally:
+        done.set()
+        cancelled.extend(await load)
 
 
 async def group_settled(count: int):
@@ -106,16 +122,9 @@ async def test_scaling_vehicle_shards_moves_vehicles_with_their_live_state(stack
 
 
 async def test_scaling_booking_shards_applies_every_cancellation_once(stack, make_client, pool):
-    client = make_client("booking-scaler")
-    bookings = [await create_booking(client) for _ in range(60)]
-    done = asyncio.Event()
-    load = asyncio.ensure_future(cancel_steadily(client, bookings, done))
-    try:
+    async with cancelling_steadily(make_client("booking-scaler")) as cancelled:
         await scale(stack, "booking-shards", 3)
         await scale(stack, "booking-shards", stack.settings.booking_shards)
-    finally:
-        done.set()
-        cancelled = await load
     assert len(cancelled) >= 10
     await assert_each_consumer_applied_once(pool, await event_ids_of(pool, cancelled))
     assert sorted(actor_names(lambda n: n.startswith("booking-shard-"))) == [
@@ -123,37 +132,27 @@ async def test_scaling_booking_shards_applies_every_cancellation_once(stack, mak
 
 
 async def test_scaling_relays_up_and_down_loses_and_doubles_nothing(stack, make_client, pool):
-    client = make_client("scaler")
-    bookings = [await create_booking(client) for _ in range(60)]
-    done = asyncio.Event()
-    load = asyncio.ensure_future(cancel_steadily(client, bookings, done))
     try:
-        await scale(stack, "relays", 3)
-        assert booking_relays() == [f"booking-outbox-relay-{i}" for i in range(3)]
-        await asyncio.sleep(1)
-        await scale(stack, "relays", 1)
-        assert booking_relays() == ["booking-outbox-relay-0"]
+        async with cancelling_steadily(make_client("scaler")) as cancelled:
+            await scale(stack, "relays", 3)
+            assert booking_relays() == [f"booking-outbox-relay-{i}" for i in range(3)]
+            await asyncio.sleep(1)
+            await scale(stack, "relays", 1)
+            assert booking_relays() == ["booking-outbox-relay-0"]
     finally:
-        done.set()
-        cancelled = await load
         await scale(stack, "relays", stack.settings.outbox_relays)
     assert len(cancelled) >= 10, "cancellations ran while the relays were scaled"
     await assert_each_consumer_applied_once(pool, await event_ids_of(pool, cancelled))
 
 
 async def test_scaling_consumers_splits_the_partitions_and_applies_each_event_once(stack, make_client, pool):
-    client = make_client("scaler")
-    bookings = [await create_booking(client) for _ in range(60)]
-    done = asyncio.Event()
-    load = asyncio.ensure_future(cancel_steadily(client, bookings, done))
     try:
-        await scale(stack, "consumers", 3)
-        await wait_until(lambda: group_settled(3), timeout=60, interval=0.5)
-        assert members("notifications") == [consumer_name("notifications", i) for i in range(3)]
-        await scale(stack, "consumers", 1)
+        async with cancelling_steadily(make_client("scaler")) as cancelled:
+            await scale(stack, "consumers", 3)
+            await wait_until(lambda: group_settled(3), timeout=60, interval=0.5)
+            assert members("notifications") == [consumer_name("notifications", i) for i in range(3)]
+            await scale(stack, "consumers", 1)
     finally:
-        done.set()
-        cancelled = await load
         await scale(stack, "consumers", stack.settings.consumers_per_group)
     await wait_until(lambda: group_settled(1), timeout=60, interval=0.5)
     assert len(cancelled) >= 10
