@@ -250,11 +250,11 @@ class ShardActor:
     async def _passivate_forever(self) -> None:
         """Passivate idle entities, and report how many are active (at least every 5 s)."""
         interval = max(0.05, min(self._host.idle_seconds / 2, 5.0))
-        active = metrics.ENTITIES_ACTIVE.labels(self._kind_name)
+        kind = {"kind": self._kind_name}
         while True:
             await asyncio.sleep(interval)
             self._host.passivate_idle()
-            active.set(self._host.active_count)
+            metrics.ENTITIES_ACTIVE.set(self._host.active_count, tags=kind)
 
     async def ask_batch(self, messages: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[Any, Any]]:
         """Many messages in one Ray call (the per-call cost dominates otherwise). Each runs in its

@@ -106,6 +106,7 @@ class MaintenanceSweepActor(BackgroundLoopActor):
         report.seconds = round(time.monotonic() - started, 3)
         metrics.MAINTENANCE_SWEEP_DURATION.observe(report.seconds)  # via the module: Ray pickles this class
         for family, count in report.predicted.items():
-            metrics.MAINTENANCE_PREDICTIONS.labels(family).inc(count)
+            if count:  # a Ray counter takes positive increments only
+                metrics.MAINTENANCE_PREDICTIONS.inc(count, tags={"family": family})
         log.info("maintenance sweep: %s", asdict(report))
         return asdict(report)

@@ -131,10 +131,10 @@ class OutboxRelay:
             await outbox.mark_processed(conn, self.table, done)
             for entry, err in zip(entries, outcomes):
                 if err is None:
-                    self.metrics.published.labels("success").inc()
+                    self.metrics.published.inc(tags={"status": "success"})
                     self.metrics.retry_count.observe(entry.retry_count)
                     continue
-                self.metrics.published.labels("error").inc()
+                self.metrics.published.inc(tags={"status": "error"})
                 if is_outage(err):
                     continue  # the row keeps its budget; the relay backs off below
                 if await outbox.record_failure(conn, self.table, entry, repr(err)):

@@ -191,7 +191,7 @@ class VehicleEntity(TenantEntity):
         if readings:
             metrics.VEHICLE_READINGS.inc(len(readings))
         for c in changes:
-            metrics.VEHICLE_ALERTS.labels(c.change, c.alert.severity).inc()
+            metrics.VEHICLE_ALERTS.inc(tags={"change": c.change, "severity": c.alert.severity})
         streams = self.kind.streams
         if not streams.watching(self.vehicle_id):
             return

@@ -68,6 +68,12 @@ def place_grafana_dashboards(session_dir: Path) -> list[Path]:
     return [Path(shutil.copy(dashboard, folder)) for dashboard in sorted(GRAFANA_DASHBOARDS.glob("*.json"))]
 
 
+def node_metrics_url(node_id: str) -> str:
+    """Where the metrics agent of a Ray node serves its processes' metrics, fleetray's with Ray's."""
+    node = next(n for n in ray.nodes() if n["NodeID"] == node_id)
+    return f"http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics"
+
+
 class LocalStack:
     def __init__(self, settings: StackSettings):
         self.settings = settings
@@ -77,6 +83,7 @@ class LocalStack:
         self._ray_connected = False
         self._ray_started_here = False
         self.cluster: ServeCluster | None = None  # once fleetray is deployed on it
+        self.metrics_url: str | None = None  # the head node's, once Ray runs
         self.emulators: list = []
         self.trip_replay = None
         self.processes = StartedProcesses()
@@ -101,23 +108,23 @@ class LocalStack:
 
     def start_ray(self) -> None:
         s = self.settings
-        multiproc = s.state_dir / "prometheus"
-        shutil.rmtree(multiproc, ignore_errors=True)
-        multiproc.mkdir(parents=True)
-        # Set before Ray starts so every worker process (actors, Serve replicas) inherits them.
-        # FORWARDED_ALLOW_IPS is read by the uvicorn server of each HTTP replica or proxy.
-        worker_env = {"PROMETHEUS_MULTIPROC_DIR": str(multiproc), "FORWARDED_ALLOW_IPS": s.trusted_proxies}
+        # Set before Ray starts so every worker process (actors, Serve replicas) inherits it:
+        # the uvicorn server of each HTTP replica or proxy reads it.
+        worker_env = {"FORWARDED_ALLOW_IPS": s.trusted_proxies}
         os.environ.update(worker_env)
         if s.serve_ingress == "direct":
             os.environ.update(SERVE_FAST_PATH_ENV)
             os.environ.update({variable: str(free_port()) for variable in HAPROXY_PORT_VARIABLES})
-        context = ray.init(address=s.ray_address, namespace=RAY_NAMESPACE,
-                           include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=s.dashboard_port,
-                           runtime_env={"env_vars": worker_env},
-                           log_to_driver=False)
+        # A head started here gets its metrics agent on the port settings name; a cluster's keep theirs.
+        head_ports = ({} if s.ray_address else
+                      {"include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": s.dashboard_port,
+                       "_metrics_export_port": s.metrics_port})
+        context = ray.init(address=s.ray_address, namespace=RAY_NAMESPACE, runtime_env={"env_vars": worker_env},
+                           log_to_driver=False, **head_ports)
         self._ray_connected = True
         self._ray_started_here = s.ray_address is None
         self.dashboard_url = f"http://{context.dashboard_url}"
+        self.metrics_url = node_metrics_url(ray.get_runtime_context().get_node_id())
         if self._ray_started_here:
             place_grafana_dashboards(Path(context.address_info["session_dir"]))
 
@@ -184,7 +191,7 @@ class LocalStack:
             "database_url": s.database_url,
             "kafka_bootstrap_servers": s.kafka_bootstrap_servers,
             "ray_dashboard_url": f"http://127.0.0.1:{s.dashboard_port}",
-            "metrics_url": f"http://127.0.0.1:{s.metrics_port}/metrics",
+            "metrics_url": self.metrics_url,
         }
 
     def write_stack_file(self) -> Path:

@@ -1,6 +1,6 @@
 """The system application: one Serve deployment that brings up, keeps up and scales every actor
 fleetray runs beside its HTTP apps (entity shards, outbox relays, consumers, the fleet alert
-feed, the maintenance sweep), and serves the metrics endpoint.
+feed, the maintenance sweep), and keeps the outbox gauges current (cluster/outbox_gauges.py).
 
 Serve supervises it like any deployment (a lost replica is replaced, on another node if its
 node is gone), so nothing outside the cluster has to keep running. Its arguments (SystemArgs)
@@ -33,6 +33,7 @@ from actors.topology import (
 )
 from actors.vehicle import VEHICLE_KIND
 from cluster.broker import ensure_topics
+from cluster.outbox_gauges import update_outbox_gauges
 from cluster.shard_coordinator import ShardCoordinator
 from db import outbox
 from db.migrate import apply_migrations
@@ -66,9 +67,6 @@ class SystemArgs(BaseModel):
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     # 0: no maintenance sweep.
     maintenance_sweep_seconds: float = Field(default=60.0, ge=0)
-    # Where the scrape endpoint listens, on the controller's node; no port: none.
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int | None = None
 
 
 class Scale(BaseModel):
@@ -155,21 +153,7 @@ class SystemController:
         await prepare_data_services(args.database_url, args.kafka_bootstrap_servers)
         self.pool = await create_pool(args.database_url, min_size=1, max_size=2)
         self.coordinators = shard_coordinators(args, self.pool)
-        if args.metrics_port is not None:
-            self._metrics = asyncio.ensure_future(self._serve_metrics())
         self._keeper = asyncio.ensure_future(self._keep_up_forever())
-
-    async def _serve_metrics(self) -> None:
-        """Listen as soon as the port is free: a controller that replaces another starts while
-        the other still holds it."""
-        from cluster.metrics_server import start_metrics_server
-
-        while True:
-            try:
-                return start_metrics_server(self.args.metrics_host, self.args.metrics_port, self.pool,
-                                            asyncio.get_running_loop())
-            except OSError:
-                await asyncio.sleep(1)
 
     async def reconfigure(self, user_config: dict) -> None:
         """Serve calls this before the first request and whenever user_config changes."""
@@ -199,8 +183,13 @@ class SystemController:
         return created
 
     async def _keep_up_forever(self) -> None:
+        """Re-create what is gone for good and refresh the outbox gauges, every few seconds."""
         while True:
             await asyncio.sleep(KEEP_UP_SECONDS)
+            try:
+                await update_outbox_gauges(self.pool)
+            except Exception:  # the database is down: the gauges keep their last values
+                log.warning("reading the outboxes' gauges failed", exc_info=True)
             if self.scale is None:
                 continue
             try:

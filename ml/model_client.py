@@ -76,7 +76,8 @@ class ModelClient:
                 raise DomainError("UNAVAILABLE", f"Model {name} v{chosen.version} cannot be loaded: {exc}") from exc
             chosen = served.stable  # a canary that cannot load leaves its share to the stable version
             outputs = await self._ask(name, chosen, to_array(chosen.input, instances))
-        serving_metrics.MODEL_PREDICTIONS.labels(name, str(chosen.version), chosen.role).inc(len(instances))
+        serving_metrics.MODEL_PREDICTIONS.inc(
+            len(instances), tags={"model": name, "version": str(chosen.version), "role": chosen.role})
         return {"model": name, "version": chosen.version, "role": chosen.role, "thresholds": chosen.thresholds,
                 "predictions": [dict(zip(outputs, values)) for values in zip(*outputs.values())]}
 

@@ -86,10 +86,10 @@ def _observe_cancel(svc: Services, who: Principal, booking_id: uuid.UUID, outcom
     elapsed = time.perf_counter() - started
     status = {"cancelled": "success", "already_cancelled": "success", "CONFLICT": "conflict"}.get(
         outcome, "error")
-    metrics.CANCELLATION_REQUESTS.labels(status).inc()
+    metrics.CANCELLATION_REQUESTS.inc(tags={"status": status})
     metrics.CANCELLATION_DURATION.observe(elapsed)
     if status == "error":
-        metrics.CANCELLATION_ERRORS.labels(outcome).inc()
+        metrics.CANCELLATION_ERRORS.inc(tags={"error_type": outcome})
     request_id = request.state.request_id
     svc.audit.record(AuditRecord(
         occurred_at=datetime.now(timezone.utc), action="cancel_booking",

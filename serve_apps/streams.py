@@ -23,7 +23,7 @@ from db.errors import DomainError
 from serve_apps.auth import InvalidToken, Principal, principal_of
 from serve_apps.errors import ERROR_RESPONSES, refuse_socket
 from serve_apps.input_types import VehicleIdPath
-from serve_apps.metrics import STREAM_CLIENTS
+from serve_apps.metrics import stream_client
 from serve_apps.services import Services, services
 from serve_apps.vehicles import live_vehicle
 
@@ -45,7 +45,7 @@ async def visible_vehicle(vehicle_id: VehicleIdPath, request: Request, svc: Serv
 async def vehicle_stream(request: Request, vehicle_id: str = Depends(visible_vehicle),
                          svc: Services = Depends(services),
                          last_event_id: LastEventId = None) -> AsyncIterable[ServerSentEvent]:
-    with STREAM_CLIENTS.labels("vehicle_sse").track_inprogress():
+    with stream_client("vehicle_sse"):
         async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
             if not events.resumed:
                 state = await live_vehicle(svc, vehicle_id, principal_of(request).tenant_id)
@@ -58,7 +58,7 @@ async def vehicle_stream(request: Request, vehicle_id: str = Depends(visible_veh
 async def fleet_stream(request: Request, svc: Services = Depends(services),
                        last_event_id: LastEventId = None) -> AsyncIterable[ServerSentEvent]:
     """Every alert raised or cleared in the caller's tenant, as published to `vehicle-alerts`."""
-    with STREAM_CLIENTS.labels("fleet_sse").track_inprogress():
+    with stream_client("fleet_sse"):
         async with svc.alert_feed.subscribe(principal_of(request).tenant_id, last_event_id) as events:
             yield ServerSentEvent(comment="resumed" if events.resumed else "subscribed")
             async for event in events:
@@ -87,7 +87,7 @@ async def vehicle_socket(websocket: WebSocket, vehicle_id: VehicleIdPath, svc: S
         await refuse_socket(websocket, str(exc))
         return
     await websocket.accept()
-    with STREAM_CLIENTS.labels("vehicle_websocket").track_inprogress():
+    with stream_client("vehicle_websocket"):
         async with svc.vehicle_feed.subscribe(vehicle_id, last_event_id) as events:
             async def send_events() -> None:  # state after subscribing, as the SSE stream: no gap
                 if not events.resumed:

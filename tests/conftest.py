@@ -3,6 +3,7 @@ running the whole stack. Session-scoped because each takes seconds to start."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -90,6 +91,8 @@ async def stack(state_dir, database_url, broker, auth_config):
         maintenance_sweep_seconds=3600,  # tests run sweeps themselves (test_vehicle_predictions.py)
         train_missing_models=False,  # tests/integration/test_model_serving.py trains its own
         jwt_secret=auth_config.secret)
+    # Ray's processes export their metrics every 10 s by default; the metrics tests wait for them.
+    os.environ["RAY_metrics_report_interval_ms"] = "2000"
     stack = LocalStack(settings)
     await stack.start()
     yield stack

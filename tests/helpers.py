@@ -1,13 +1,17 @@
 """Helpers the tests share: tokens, unique names, bookings, polling, consumer counts, database
-restarts. Fixtures live in conftest.py; everything a test calls directly lives here."""
+restarts, metrics. Fixtures live in conftest.py; everything a test calls directly lives here."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import asyncpg
 import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from db.embedded import ensure_database
 from db.events import BookingCancelled
@@ -49,6 +53,42 @@ async def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
             return value
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+
+
+PROMETHEUS_CONFIG = Path(__file__).resolve().parents[1] / "cluster" / "prometheus" / "prometheus.yml"
+
+
+def prometheus_renaming() -> tuple[re.Pattern, str]:
+    """The relabelling of cluster/prometheus/prometheus.yml that gives Ray-exported fleetray
+    metrics their own names (as Prometheus applies it: the regex anchored at both ends)."""
+    [rule] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"][0]["metric_relabel_configs"]
+    return re.compile(rule["regex"]), rule["replacement"].replace("$1", r"\1")
+
+
+def fleetray_samples(scrape: str) -> dict[tuple[str, frozenset], float]:
+    """A Ray metrics agent's scrape as the rules see it: fleetray's samples under the names
+    prometheus.yml gives them, summed over processes (Ray's own labels, CamelCase or otel_*,
+    dropped). Keys: (name, frozenset of (label, value))."""
+    pattern, replacement = prometheus_renaming()
+    samples: dict[tuple[str, frozenset], float] = {}
+    for family in text_string_to_metric_families(scrape):
+        for sample in family.samples:
+            if not pattern.fullmatch(sample.name):
+                continue
+            labels = frozenset((k, v) for k, v in sample.labels.items() if k[0].islower() and not k.startswith("otel_"))
+            key = (pattern.fullmatch(sample.name).expand(replacement), labels)
+            samples[key] = samples.get(key, 0.0) + sample.value
+    return samples
+
+
+async def metric(url: str, name: str, **labels: str) -> float | None:
+    """The sum of one fleetray series at a metrics agent, over the processes that record it and
+    the labels not given (None when no process exported it yet)."""
+    async with httpx.AsyncClient() as client:
+        scrape = (await client.get(url)).text
+    values = [value for (sample, sample_labels), value in fleetray_samples(scrape).items()
+              if sample == name and set(labels.items()) <= sample_labels]
+    return sum(values) if values else None
 
 
 async def consumed_counts(conn: asyncpg.Pool, event_ids: list[str]) -> dict[str, int]:

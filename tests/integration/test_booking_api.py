@@ -161,16 +161,11 @@ async def test_cancellations_log_one_json_line_with_the_request_id(stack, make_c
     assert entry["duration_ms"] > 0
 
 
-async def test_healthz_and_metrics(stack, make_client):
+async def test_healthz_checks_database_broker_and_actors(stack):
     async with httpx.AsyncClient() as client:
         health = await client.get(f"{stack.api_url}/healthz")
-        assert health.status_code == 200, health.text
-        assert health.json()["checks"] == {"database": True, "broker": True, "actors": True}
-        text = (await client.get(stack.urls()["metrics_url"])).text
-    for name in ("booking_cancellation_requests_total", "booking_cancellation_duration_seconds_bucket",
-                 "booking_outbox_size", "booking_outbox_processing_lag_seconds",
-                 "booking_outbox_events_published_total", "booking_outbox_dlq_size"):
-        assert name in text, name
+    assert health.status_code == 200, health.text
+    assert health.json()["checks"] == {"database": True, "broker": True, "actors": True}
 
 
 async def test_200_concurrent_cancels_of_one_booking(stack, make_client, pool):

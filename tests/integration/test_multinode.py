@@ -22,9 +22,9 @@ async def report(embedded_postgres, tmp_path_factory):
     path = tmp_path_factory.mktemp("multinode") / "report.json"
     database_url = await fresh_database(embedded_postgres)
     # Without what the session's stack set for its own Ray (Serve's fast path with the HAProxy
-    # ports it took, the metrics directory): the scenario's cluster picks its own.
+    # ports it took): the scenario's cluster picks its own.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("RAY_SERVE_") and k not in ("PROMETHEUS_MULTIPROC_DIR", "RAY_ADDRESS")}
+           if not k.startswith("RAY_SERVE_") and k != "RAY_ADDRESS"}
     run = subprocess.run([sys.executable, "-m", "tests.multinode.scenario", "--database-url", database_url,
                           "--report", str(path)], timeout=SCENARIO_TIMEOUT_SECONDS, capture_output=True, text=True,
                          env=env)
@@ -35,6 +35,10 @@ async def report(embedded_postgres, tmp_path_factory):
 
 def test_the_systems_actors_spread_over_the_nodes(report):
     assert report["nodes_used"] == 3
+
+
+def test_each_nodes_metrics_agent_exports_the_readings_its_shards_stored(report):
+    assert report["nodes_exporting_readings"] >= 2
 
 
 def test_the_relays_scale_up_and_down_at_run_time(report):

@@ -12,7 +12,6 @@ import httpx
 import numpy as np
 import pytest
 import ray
-from prometheus_client.parser import text_string_to_metric_families
 
 from actors.topology import MAINTENANCE_SWEEP, RAY_NAMESPACE
 from actors.vehicle_rules import AlertRules
@@ -20,7 +19,7 @@ from ml import train
 from ml.features import ENGINE_HISTORY_DAYS, battery_features, brake_features, engine_histories
 from ml.live import LIVE_WINDOWS
 from ml.simulator import ENGINE_OFF_SAMPLES, SAMPLE_SECONDS, FleetConfig, simulate
-from tests.helpers import token_for, unique
+from tests.helpers import metric, token_for, unique, wait_until
 
 pytestmark = pytest.mark.integration
 TENANT = "predictions"
@@ -228,12 +227,13 @@ async def test_the_maintenance_sweep_raises_and_clears_alerts_without_anyone_ask
     await sweep.sweep.remote()
     assert await maintenance_events(pool, vehicle_id) == ["VehicleAlertRaised", "VehicleAlertCleared"]
 
-    async with httpx.AsyncClient() as scraper:
-        metrics = (await scraper.get(stack.urls()["metrics_url"])).text
-    samples = {(s.name, s.labels.get("family")): s.value
-               for family in text_string_to_metric_families(metrics) for s in family.samples}
-    assert samples[("maintenance_sweep_predictions_total", "engine")] >= 2
-    assert samples[("maintenance_sweep_duration_seconds_count", None)] >= 3
+    url = stack.urls()["metrics_url"]
+
+    async def exported() -> bool:
+        predicted = await metric(url, "maintenance_sweep_predictions_total", family="engine")
+        rounds = await metric(url, "maintenance_sweep_duration_seconds_count")
+        return (predicted or 0) >= 2 and (rounds or 0) >= 3
+    await wait_until(exported, timeout=30, interval=1)
 
 
 async def test_a_vehicle_without_data_says_what_is_missing(served_models, make_client):

@@ -5,7 +5,8 @@ and meanwhile the vehicle shards scaled 2 -> 4 -> 3 (watching that no vehicle is
 shards), the booking relays 1 -> 3 -> 1, and a worker node killed. Then it checks,
 from the database: every cancellation answered 200 applied exactly once by each consumer, every
 reading answered 202 stored exactly once; how long the system took to be whole again; and that
-undeploying removes fleetray only. It writes what it saw as JSON (tests/integration/
+undeploying removes fleetray only; and that the metrics agent of each node exports what
+its processes counted. It writes what it saw as JSON (tests/integration/
 test_multinode.py reads it) and prints its timeline as it goes.
 
     python -m tests.multinode.scenario --database-url URL --report report.json
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import time
 import uuid
 from collections import Counter
@@ -38,8 +40,9 @@ from actors.topology import RAY_NAMESPACE, actor, actor_names
 from cluster.broker import EmbeddedBroker, free_port
 from cluster.deploy import ServeCluster, serve_config
 from cluster.settings import StackSettings
+from cluster.stack import node_metrics_url
 from serve_apps.auth import issue_token
-from tests.helpers import watch_for_doubles
+from tests.helpers import metric, watch_for_doubles
 
 TENANT = "multinode"
 VEHICLES = [f"mn-van-{i}" for i in range(6)]
@@ -163,6 +166,7 @@ async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
     report: dict[str, Any] = {}
     broker = EmbeddedBroker(log_path=Path(f"/tmp/fleetray-multinode-broker-{uuid.uuid4().hex[:6]}.log"))
     bootstrap = broker.start()
+    os.environ["RAY_metrics_report_interval_ms"] = "2000"  # Ray's default 10 s: nodes_exporting waits
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 2, "resources": {"head": 1}, "include_dashboard": True, "dashboard_port": free_port()})
     workers = [cluster.add_node(num_cpus=2, resources={f"worker-{i}": 1}) for i in range(2)]
@@ -213,6 +217,9 @@ async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
             timeline(f"scaled relays to {relays}: {booking_relays}")
             await asyncio.sleep(5)
 
+        report["nodes_exporting_readings"] = await nodes_exporting("vehicle_readings_total", at_least=2)
+        timeline(f"{report['nodes_exporting_readings']} nodes' metrics agents export stored readings")
+
         victim = workers[0]
         on_victim = sorted(n for n, node in placement().items() if node == victim.node_id)
         report["actors_on_killed_node"] = len(on_victim)
@@ -260,6 +267,18 @@ class Bystander:
 class BystanderApp:
     def __call__(self) -> str:
         return "here"
+
+
+async def nodes_exporting(name: str, at_least: int, within: float = 30.0) -> int:
+    """How many nodes' metrics agents export fleetray's `name` (recorded by processes on that
+    node), once at least `at_least` do or `within` seconds have passed."""
+    deadline = time.monotonic() + within
+    while True:
+        urls = [node_metrics_url(node["NodeID"]) for node in ray.nodes() if node["Alive"]]
+        exporting = sum([await metric(url, name) is not None for url in urls])
+        if exporting >= at_least or time.monotonic() > deadline:
+            return exporting
+        await asyncio.sleep(1)
 
 
 async def undeploy_leaves_the_rest(target: ServeCluster) -> dict[str, Any]:

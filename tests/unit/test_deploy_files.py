@@ -12,14 +12,13 @@ import jsonschema
 import pytest
 import ray
 import yaml
-from prometheus_client import CollectorRegistry
-from prometheus_client.metrics import MetricWrapperBase
+from ray.util.metrics import Counter, Histogram, Metric
 from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
 from ray.serve.schema import ServeDeploySchema
 
 from actors import metrics as actor_metrics
 from cluster.deploy import serve_config
-from cluster.metrics_server import OUTBOX_GAUGES
+from cluster import outbox_gauges
 from cluster.settings import StackSettings
 from cluster.stack import place_grafana_dashboards
 from cluster.system_app import CONTROLLER, SYSTEM_APP, Scale, SystemArgs
@@ -27,6 +26,7 @@ from ml.datasets import FAMILIES
 from ml import serving_metrics as model_metrics
 from ml.deployments import API_APP, deployment_name
 from serve_apps import metrics as api_metrics
+from tests.helpers import prometheus_renaming
 
 CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
 
@@ -62,22 +62,38 @@ GRAFANA = CLUSTER / "grafana"
 PROMQL_WORDS = {"sum", "rate", "increase", "histogram_quantile", "by", "without", "and", "or", "unless"}
 
 
-def exported_metric_names() -> set[str]:
-    """Every series name fleetray's processes export: each metric's samples (a counter's _total,
-    a histogram's _bucket, _sum and _count) and the outbox gauges computed at scrape time."""
-    registry = CollectorRegistry()
-    for module in (actor_metrics, api_metrics, model_metrics):
-        for metric in vars(module).values():
-            if isinstance(metric, MetricWrapperBase):
-                registry.register(metric)
+def defined_metrics() -> list[Metric]:
+    """Every Ray metric fleetray's modules define."""
+    found = [metric for module in (actor_metrics, api_metrics, model_metrics)
+             for metric in vars(module).values() if isinstance(metric, Metric)]
+    found += list(outbox_gauges.GAUGES.values())
     for om in actor_metrics.OUTBOX_METRICS.values():
-        registry.register(om.published)
-        registry.register(om.retry_count)
+        found += [om.published, om.retry_count]
+    return found
+
+
+def exported_metric_names() -> set[str]:
+    """Every series name the metrics agents export for fleetray, as Prometheus names them after
+    prometheus.yml's renaming: a histogram's _bucket, _sum and _count, a counter's and a gauge's
+    own name."""
     names = set()
-    for family in registry.collect():
-        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
-        names |= {family.name + suffix for suffix in suffixes}
-    return names | {f"{table}_{suffix}" for table in actor_metrics.OUTBOX_METRICS for suffix in OUTBOX_GAUGES}
+    for metric in defined_metrics():
+        suffixes = ["_bucket", "_sum", "_count"] if isinstance(metric, Histogram) else [""]
+        names |= {metric.info["name"] + suffix for suffix in suffixes}
+    return names
+
+
+def test_prometheus_gives_every_fleetray_metric_its_own_name_and_leaves_rays_alone():
+    pattern, replacement = prometheus_renaming()
+    for name in exported_metric_names():
+        assert pattern.fullmatch(f"ray_{name}").expand(replacement) == name
+    for name in ("ray_serve_num_http_requests_total", "ray_node_cpu_utilization", "ray_tasks",
+                 "ray_serve_deployment_processing_latency_ms_bucket"):
+        assert not pattern.fullmatch(name), name
+
+
+def test_counters_are_named_as_counters():
+    assert all(metric.info["name"].endswith("_total") for metric in defined_metrics() if isinstance(metric, Counter))
 
 
 def metric_names_in(expr: str) -> set[str]:
