@@ -15,7 +15,7 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -457,27 +457,32 @@ class ShardRouter:
     and sends such a message again where the newer map says (after a short wait while the
     entity's slot is still being handed off)."""
 
-    def __init__(self, shard: Callable[[int], ray.actor.ActorHandle]):
-        self._shard = shard  # index -> the shard actor, looked up by name
+    def __init__(self, shard: Callable[[int], Awaitable[ray.actor.ActorHandle]]):
+        self._shard = shard  # index -> the shard actor, looked up by name (ValueError: none)
         self._map: ShardMap | None = None
         self._handles: dict[int, ray.actor.ActorHandle] = {}
         self._mailers: dict[int, _ShardMailer] = {}
 
-    def _handle(self, index: int) -> ray.actor.ActorHandle:
+    async def _handle(self, index: int) -> ray.actor.ActorHandle:
         handle = self._handles.get(index)
         if handle is None:
-            handle = self._handles[index] = self._shard(index)
+            try:
+                handle = await self._shard(index)
+            except ValueError as exc:  # gone for good, and not created again in time
+                raise ShardUnavailable(f"shard {index} is not running: {exc}") from exc
+            handle = self._handles.setdefault(index, handle)
         return handle
 
-    def _mailer(self, index: int) -> _ShardMailer:
+    async def _mailer(self, index: int) -> _ShardMailer:
         mailer = self._mailers.get(index)
         if mailer is None:
-            mailer = self._mailers[index] = _ShardMailer(self._handle(index))
+            handle = await self._handle(index)
+            mailer = self._mailers.setdefault(index, _ShardMailer(handle))
         return mailer
 
     async def current_map(self) -> ShardMap:
         if self._map is None:  # shard 0 exists whatever the count
-            self._learn(ShardMap(*await self._handle(0).shard_map.remote()))
+            self._learn(ShardMap(*await (await self._handle(0)).shard_map.remote()))
         return self._map
 
     def _learn(self, newer: ShardMap) -> bool:
@@ -494,7 +499,7 @@ class ShardRouter:
         self._mailers.pop(index, None)
         if index != 0:
             try:
-                if self._learn(ShardMap(*await self._handle(0).shard_map.remote())):
+                if self._learn(ShardMap(*await (await self._handle(0)).shard_map.remote())):
                     return
             except Exception:
                 self._handles.pop(0, None)
@@ -514,7 +519,7 @@ class ShardRouter:
         since = time.monotonic()
         while True:
             index = (await self.current_map()).shard_of(entity_id)
-            reply = await self._mailer(index).ask(entity_id, command, payload)
+            reply = await (await self._mailer(index)).ask(entity_id, command, payload)
             if isinstance(reply, Moved):
                 await self._after_moved(reply.map, since)
             elif isinstance(reply, Unreachable):
@@ -536,7 +541,9 @@ class ShardRouter:
 
             async def to_shard(index: int, part: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 try:
-                    return await self._handle(index).deliver.remote(command, part)
+                    return await (await self._handle(index)).deliver.remote(command, part)
+                except ShardUnavailable as exc:
+                    return dict.fromkeys(part, exc.message)
                 except Exception as exc:  # the shard could not be reached even after Ray's retries
                     problem = f"{type(exc).__name__}: {exc}"
                     try:
@@ -569,7 +576,7 @@ class ShardRouter:
         while True:
             index = (await self.current_map()).shard_of(entity_id)
             try:
-                reply = await self._handle(index).watch.remote(entity_id, cursor, timeout)
+                reply = await (await self._handle(index)).watch.remote(entity_id, cursor, timeout)
             except Exception as exc:  # the shard could not be reached even after Ray's retries
                 await self._after_unreachable(index, f"{type(exc).__name__}: {exc}")
                 continue
@@ -588,4 +595,4 @@ class ShardRouter:
     async def shards(self) -> list[ray.actor.ActorHandle]:
         """The shards of the current map."""
         shard_map = await self.current_map()
-        return [self._handle(index) for index in sorted(set(shard_map.owners))]
+        return [await self._handle(index) for index in sorted(set(shard_map.owners))]

@@ -8,6 +8,7 @@ name, so none of them needs to know how they are configured.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -38,31 +39,40 @@ def consumer_name(group: str, member: int) -> str:
 # How long a process starting beside the system controller waits for the actors it creates (a
 # Serve config deployed at once starts the API and the controller together).
 CREATION_WAIT_SECONDS = 120.0
+# How long a router waits for a shard that is gone for good to be created again (the controller
+# looks every 5 s) before the message is refused as unavailable.
+SHARD_LOOKUP_SECONDS = 15.0
 
 
-def actor(name: str, wait_seconds: float = 0.0) -> ray.actor.ActorHandle:
+def actor(name: str) -> ray.actor.ActorHandle:
+    """The named actor (raises ValueError when it does not exist)."""
+    return ray.get_actor(name, namespace=RAY_NAMESPACE)
+
+
+async def find_actor(name: str, wait_seconds: float) -> ray.actor.ActorHandle:
     """The named actor, waiting up to wait_seconds for it to be created (raises ValueError when
-    it does not exist by then)."""
+    it does not exist by then). The lookup asks Ray's control store and the wait sleeps, both off
+    the event loop, which goes on serving meanwhile."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            return ray.get_actor(name, namespace=RAY_NAMESPACE)
+            return await asyncio.to_thread(actor, name)
         except ValueError:
             if time.monotonic() >= deadline:
                 raise
-            time.sleep(0.5)
+            await asyncio.sleep(0.5)
 
 
-def shard(kind_name: str, index: int) -> ray.actor.ActorHandle:
-    return actor(shard_name(kind_name, index), CREATION_WAIT_SECONDS)
+def _router(kind_name: str) -> ShardRouter:
+    return ShardRouter(lambda index: find_actor(shard_name(kind_name, index), SHARD_LOOKUP_SECONDS))
 
 
 def booking_router() -> ShardRouter:
-    return ShardRouter(lambda index: shard(BOOKING_KIND[0], index))
+    return _router(BOOKING_KIND[0])
 
 
 def vehicle_router() -> ShardRouter:
-    return ShardRouter(lambda index: shard(VEHICLE_KIND[0], index))
+    return _router(VEHICLE_KIND[0])
 
 
 def actor_names(matches: Callable[[str], bool]) -> list[str]:

@@ -9,7 +9,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.requests import HTTPConnection
 
 from actors.booking import BookingClient
-from actors.topology import CREATION_WAIT_SECONDS, FLEET_ALERT_FEED, actor, booking_router, vehicle_router
+from actors.topology import CREATION_WAIT_SECONDS, FLEET_ALERT_FEED, booking_router, find_actor, vehicle_router
 from actors.vehicle import VehicleClient
 from db.pool import create_pool
 from ml.model_client import ModelCatalog, ModelClient
@@ -40,7 +40,7 @@ class Services:
 async def open_services(args: ApiArgs, model_servers: dict[str, DeploymentHandle]) -> Services:
     pool = await create_pool(args.database_url, min_size=1, max_size=4)
     vehicles = VehicleClient(vehicle_router())
-    alert_feed = actor(FLEET_ALERT_FEED, CREATION_WAIT_SECONDS)
+    alert_feed = await find_actor(FLEET_ALERT_FEED, CREATION_WAIT_SECONDS)
     return Services(webhook_secrets=args.webhook_secrets, verifier=TokenVerifier(args.auth), pool=pool,
                     bookings=BookingClient(booking_router()), vehicles=vehicles,
                     flags=FeatureFlagCache(pool), audit=AuditWriter(pool),
