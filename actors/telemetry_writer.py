@@ -3,8 +3,10 @@ one COPY; each writer waits until its rows are committed, so an acknowledged bat
 while the database sees a few large writes instead of many small ones. Alert events raised by
 those readings commit in the same transaction (history + outbox), so none is lost or orphaned.
 
-When the shared write fails, each writer's part is written again on its own: a row PostgreSQL
-refuses then fails only the batch that brought it, never the other vehicles' in that flush."""
+A reading stored already (its ingest sent again) is stored once: the COPY refuses it, and the
+flush is written again skipping what is there. When the shared write fails otherwise, each
+writer's part is written again on its own: a row PostgreSQL refuses then fails only the batch
+that brought it, never the other vehicles' in that flush."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import asyncpg
 
 from db.events import VehicleAlertEvent
 from db.vehicle_alerts import record_alert_events
-from db.vehicles import copy_telemetry
+from db.vehicles import READING_IDENTITY, copy_telemetry, insert_new_telemetry
 
 
 @dataclass(slots=True)
@@ -73,10 +75,19 @@ class TelemetryWriter:
 
     async def _commit(self, parts: list[_Part]) -> None:
         rows = [row for part in parts for row in part.rows]
-        async with self.pool.acquire() as conn, conn.transaction():
-            if rows:
-                await copy_telemetry(conn, rows)
-            await record_alert_events(conn, [alert for part in parts for alert in part.alerts])
+        alerts = [alert for part in parts for alert in part.alerts]
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    if rows:
+                        await copy_telemetry(conn, rows)
+                    await record_alert_events(conn, alerts)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != READING_IDENTITY:
+                    raise
+                async with conn.transaction():  # a resent batch: store what is new, once
+                    await insert_new_telemetry(conn, rows)
+                    await record_alert_events(conn, alerts)
 
     def _settle(self, part: _Part, exc: Exception | None) -> None:
         if exc is None:

@@ -63,6 +63,18 @@ class Timeline:
         print(f"[{at:7.1f}s] {what}", flush=True)
 
 
+# Serve's proxy answers a request whose replica died with it (its node lost) 500, with Ray's
+# error text: the request may or may not have run, so only the client can retry it. fleetray's
+# own answers are JSON with an "error" code, and never 500.
+REPLICA_LOST = "500 from Serve's proxy: replica lost"
+
+
+def failure_kind(response: httpx.Response) -> str:
+    if response.status_code == 500 and not response.headers.get("content-type", "").startswith("application/json"):
+        return REPLICA_LOST
+    return str(response.status_code)
+
+
 class Load:
     """Cancellations and telemetry through the API, each request retried until answered, with
     what was acknowledged kept for the checker."""
@@ -82,7 +94,7 @@ class Load:
                 response = await self.client.request(method, url, json=body)
                 if response.status_code == ok or (ok == 200 and response.status_code == 409):
                     return response
-                self.failures[str(response.status_code)] += 1
+                self.failures[failure_kind(response)] += 1
             except httpx.HTTPError as exc:
                 self.failures[type(exc).__name__] += 1
             await asyncio.sleep(0.2)
