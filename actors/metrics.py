@@ -44,3 +44,15 @@ def _outbox_metrics(table: str) -> OutboxMetrics:
 
 
 OUTBOX_METRICS = {t.name: _outbox_metrics(t.name) for t in OUTBOXES.values()}
+
+# The delivery audit's (actors/delivery_audit.py), per booking consumer group.
+UNAPPLIED_EVENTS = Gauge(
+    "booking_outbox_unapplied_events",
+    "Booking events published more than the grace period ago that a consumer group has not applied",
+    tag_keys=("group",))
+OLDEST_UNAPPLIED_SECONDS = Gauge(
+    "booking_outbox_oldest_unapplied_seconds", "Age of the oldest published booking event a group has not applied",
+    tag_keys=("group",))
+EVENTS_REPUBLISHED = Counter(
+    "booking_outbox_events_republished_total", "Booking events the delivery audit published again for a group",
+    tag_keys=("group",))

@@ -21,6 +21,7 @@ from db.outbox import OutboxTable
 
 RAY_NAMESPACE = "fleetray"
 FLEET_ALERT_FEED = "fleet-alert-feed"
+DELIVERY_AUDIT = "delivery-audit"
 MAINTENANCE_SWEEP = "maintenance-sweep"
 BRIDGE_PREFIX = "device-bridge-"
 RELAY_MARK = "-relay-"

@@ -144,11 +144,26 @@ async def _outbox(settings: StackSettings, which: str, action: str, event_ids: l
         elif action == "cleanup":
             deleted = await outbox.delete_processed_older_than(conn, table, days)
             print(f"deleted {deleted} processed event(s) older than {days} days")
+        elif action == "audit":
+            await _audit(conn, settings.delivery_grace_seconds)
         else:
             stats = await outbox.outbox_stats(conn, table)
             print(f"unprocessed={stats.size} lag_seconds={stats.lag_seconds:.1f} dead_letters={stats.dlq_size}")
     finally:
         await conn.close()
+
+
+async def _audit(conn, grace_seconds: float) -> None:
+    """Per booking consumer group, the events published more than the grace period ago that it
+    has not applied (the delivery audit republishes them once the group has caught up)."""
+    from actors.consumers import CONSUMER_EFFECTS
+    from db.delivery_audit import AUDIT_BATCH, unapplied_events
+
+    for group in CONSUMER_EFFECTS:
+        found = await unapplied_events(conn, group, grace_seconds, None)
+        count = f"{AUDIT_BATCH}+" if len(found.row_ids) == AUDIT_BATCH else str(len(found.row_ids))
+        oldest = "" if found.oldest_published_at is None else f", oldest published {found.oldest_age_seconds:.0f} s ago"
+        print(f"{group}: {count} event(s) published more than {grace_seconds:.0f} s ago not applied{oldest}")
 
 
 BRIDGE_STATUS_SECONDS = 5.0
@@ -279,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     flag.add_argument("name", nargs="?", default="enable_booking_cancellation")
     flag.add_argument("--percentage", type=int, choices=range(0, 101), metavar="0-100")
 
-    out = sub.add_parser("outbox", help="outbox status, dead-letter replay, cleanup")
-    out.add_argument("action", choices=["status", "replay", "cleanup"])
+    out = sub.add_parser("outbox", help="outbox status, dead-letter replay, cleanup, delivery audit")
+    out.add_argument("action", choices=["status", "replay", "cleanup", "audit"])
     out.add_argument("--outbox", choices=["bookings", "alerts"], default="bookings",
                      help="booking events (default) or vehicle alerts")
     out.add_argument("--event-id", action="append", default=[], help="replay only these (repeatable)")

@@ -44,7 +44,8 @@ def system_args(settings: StackSettings) -> SystemArgs:
         database_url=settings.database_url, kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
         model_registry_uri=settings.model_registry_uri, entity_idle_seconds=settings.entity_idle_seconds,
         alert_rules=settings.alert_rules, relay_batch_size=settings.relay_batch_size,
-        relay_poll_seconds=settings.relay_poll_seconds, maintenance_sweep_seconds=settings.maintenance_sweep_seconds)
+        relay_poll_seconds=settings.relay_poll_seconds, maintenance_sweep_seconds=settings.maintenance_sweep_seconds,
+        delivery_grace_seconds=settings.delivery_grace_seconds)
 
 
 def api_args(settings: StackSettings) -> ApiArgs:

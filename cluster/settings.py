@@ -56,6 +56,9 @@ class StackSettings(BaseSettings):
     entity_idle_seconds: float = Field(default=300.0, gt=0)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=100, ge=1)
+    # A booking event a consumer group has not applied this long after it was published, while
+    # the group has read all the broker holds, is published again (actors/delivery_audit.py).
+    delivery_grace_seconds: float = Field(default=30.0, gt=0)
     # Every this many seconds the maintenance sweep predicts the active vehicles with new readings
     # and raises their maintenance alerts (actors/maintenance_sweep.py); 0: no sweep.
     maintenance_sweep_seconds: float = Field(default=60.0, ge=0)

@@ -11,7 +11,7 @@ import asyncpg
 
 from actors.consumers import CONSUMER_EFFECTS, group_lag
 from actors.entity_runtime import SHARD_MARK
-from actors.topology import BRIDGE_PREFIX, CONSUMER_MARK, RELAY_MARK, actor, actor_names
+from actors.topology import BRIDGE_PREFIX, CONSUMER_MARK, DELIVERY_AUDIT, RELAY_MARK, actor, actor_names
 from db.outbox import OUTBOXES, outbox_stats
 from ml.registry import ModelRegistry
 
@@ -25,7 +25,7 @@ async def _stats(name: str) -> dict[str, Any] | None:
     """The actor's own stats, or for the others (the alert feed, the sweep) its loop's state."""
     try:
         handle = actor(name)
-        call = handle.stats if any(mark in name for mark in MARKS) else handle.loop_state
+        call = handle.stats if any(mark in name for mark in MARKS) or name == DELIVERY_AUDIT else handle.loop_state
         return await asyncio.wait_for(call.remote(), ANSWER_SECONDS)
     except Exception:
         return None
@@ -44,6 +44,7 @@ async def system_status(pool: asyncpg.Pool, bootstrap_servers: str, registry_uri
         except Exception:
             return None
     lags = await asyncio.gather(*(lag(group) for group in CONSUMER_EFFECTS))
+    audit = (stats.get(DELIVERY_AUDIT) or {}).get("groups", {})
     outboxes = {}
     for which, table in OUTBOXES.items():
         s = await outbox_stats(pool, table)
@@ -62,7 +63,7 @@ async def system_status(pool: asyncpg.Pool, bootstrap_servers: str, registry_uri
         "shards": of(SHARD_MARK),
         "relays": of(RELAY_MARK),
         "outboxes": outboxes,
-        "consumer_groups": {group: {"lag": group_lag_value, "members": {
+        "consumer_groups": {group: {"lag": group_lag_value, "audit": audit.get(group), "members": {
             name: s for name, s in of(CONSUMER_MARK).items() if name.startswith(f"{group}{CONSUMER_MARK}")}}
             for group, group_lag_value in zip(CONSUMER_EFFECTS, lags)},
         "bridges": of(BRIDGE_PREFIX),
@@ -91,7 +92,10 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append("consumer groups:")
     for group, g in status["consumer_groups"].items():
         lag = "unknown" if g["lag"] is None else g["lag"]
-        lines.append(f"  {group:28} lag {lag}, {len(g['members'])} member(s)")
+        audit = g["audit"]
+        delivery = ("" if audit is None else f", unapplied {audit['unapplied']} (oldest "
+                    f"{audit['oldest_unapplied_seconds']} s), republished {audit['republished']}")
+        lines.append(f"  {group:28} lag {lag}, {len(g['members'])} member(s){delivery}")
         lines += [f"    {name:26} " + _answering(s, s and f"applied {s['applied']}, duplicates {s['duplicates']}, "
                                                     f"partitions {sorted(s['positions'])}")
                   for name, s in g["members"].items()]

@@ -1,6 +1,7 @@
 """The system application: one Serve deployment that brings up, keeps up and scales every actor
 fleetray runs beside its HTTP apps (entity shards, outbox relays, consumers, the fleet alert
-feed, the maintenance sweep), and keeps the outbox gauges current (cluster/outbox_gauges.py).
+feed, the delivery audit, the maintenance sweep), and keeps the outbox gauges current
+(cluster/outbox_gauges.py).
 
 Serve supervises it like any deployment (a lost replica is replaced, on another node if its
 node is gone), so nothing outside the cluster has to keep running. Its arguments (SystemArgs)
@@ -24,11 +25,12 @@ from ray.serve import Application
 
 from actors.booking import BOOKING_KIND
 from actors.consumers import CONSUMER_EFFECTS, BookingEventConsumerActor
+from actors.delivery_audit import DeliveryAuditActor
 from actors.fleet_alert_feed import FleetAlertFeedActor
 from actors.maintenance_sweep import MaintenanceSweepActor
 from actors.outbox_relay import OutboxRelayActor
 from actors.topology import (
-    CONSUMER_MARK, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, RELAY_MARK, actor, actor_names,
+    CONSUMER_MARK, DELIVERY_AUDIT, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, RAY_NAMESPACE, RELAY_MARK, actor, actor_names,
     consumer_name, relay_name,
 )
 from actors.vehicle import VEHICLE_KIND
@@ -65,6 +67,7 @@ class SystemArgs(BaseModel):
     alert_rules: dict[str, float] = Field(default_factory=dict)
     relay_batch_size: int = Field(default=100, ge=1)
     relay_poll_seconds: float = Field(default=1.0, gt=0)
+    delivery_grace_seconds: float = Field(default=30.0, gt=0)
     # 0: no maintenance sweep.
     maintenance_sweep_seconds: float = Field(default=60.0, ge=0)
 
@@ -104,7 +107,8 @@ def shard_coordinators(args: SystemArgs, pool) -> dict[str, ShardCoordinator]:
 def loop_actors(args: SystemArgs, scale: Scale) -> dict[str, Callable[[], ray.actor.ActorHandle]]:
     """name -> how to create it, for every loop actor `scale` asks for: `outbox_relays` booking
     relays and one for the (much rarer) vehicle alerts, `consumers_per_group` members of each
-    consumer group, the fleet alert feed and (unless switched off) the maintenance sweep. Each
+    consumer group, the delivery audit, the fleet alert feed and (unless switched off) the
+    maintenance sweep. Each
     starts its own loop, and again whenever Ray restarts it (actors/background.py)."""
     relays = [(outbox.BOOKING_OUTBOX, i) for i in range(scale.outbox_relays)] + [(outbox.VEHICLE_ALERT_OUTBOX, 0)]
     wanted = {
@@ -117,6 +121,8 @@ def loop_actors(args: SystemArgs, scale: Scale) -> dict[str, Callable[[], ray.ac
             BookingEventConsumerActor, consumer_name(group, i)).remote(
             group, args.database_url, args.kafka_bootstrap_servers)
         for group in CONSUMER_EFFECTS for i in range(scale.consumers_per_group)})
+    wanted[DELIVERY_AUDIT] = lambda: _detached(DeliveryAuditActor, DELIVERY_AUDIT).remote(
+        args.database_url, args.kafka_bootstrap_servers, args.delivery_grace_seconds)
     wanted[FLEET_ALERT_FEED] = lambda: _detached(FleetAlertFeedActor, FLEET_ALERT_FEED).remote(
         args.kafka_bootstrap_servers)
     if args.maintenance_sweep_seconds:

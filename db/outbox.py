@@ -82,9 +82,13 @@ async def claim_batch(conn: asyncpg.Connection, table: OutboxTable, limit: int) 
 
 
 async def mark_processed(conn: asyncpg.Connection, table: OutboxTable, ids: list[int]) -> None:
+    """processed_at is the moment of marking (clock_timestamp), not the transaction's start
+    (now()), which precedes the publish by as long as the broker took: the delivery audit
+    (db/delivery_audit.py) reads rows by processed_at and must not find one dated before the
+    last time it looked."""
     if ids:
         await conn.execute(
-            f"UPDATE {table.name} SET processed_at = now() WHERE id = ANY($1::bigint[])", ids)
+            f"UPDATE {table.name} SET processed_at = clock_timestamp() WHERE id = ANY($1::bigint[])", ids)
 
 
 def backoff_seconds(attempt: int) -> float:

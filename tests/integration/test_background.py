@@ -1,19 +1,20 @@
 """Long-running actors on the real stack resume their own loops after Ray restarts them
 (actors/background.py): nothing outside Ray supervises them, so a killed relay, consumer, alert
-feed or maintenance sweep is running again in a new process within seconds."""
+feed, delivery audit or maintenance sweep is running again in a new process within seconds."""
 
 import pytest
 import ray
 
 from actors.consumers import CONSUMER_EFFECTS
-from actors.topology import FLEET_ALERT_FEED, MAINTENANCE_SWEEP, actor, consumer_name, relay_name
+from actors.topology import DELIVERY_AUDIT, FLEET_ALERT_FEED, MAINTENANCE_SWEEP, actor, consumer_name, relay_name
 from db.outbox import BOOKING_OUTBOX, VEHICLE_ALERT_OUTBOX
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
 LOOP_ACTORS = [relay_name(BOOKING_OUTBOX, 0), relay_name(VEHICLE_ALERT_OUTBOX, 0),
-               *(consumer_name(name, 0) for name in CONSUMER_EFFECTS), FLEET_ALERT_FEED, MAINTENANCE_SWEEP]
+               *(consumer_name(name, 0) for name in CONSUMER_EFFECTS), DELIVERY_AUDIT, FLEET_ALERT_FEED,
+               MAINTENANCE_SWEEP]
 
 
 async def _running_in_another_process(handle, pid: int):

@@ -8,12 +8,12 @@ import ray
 from aiokafka import AIOKafkaConsumer
 
 from actors.consumers import CONSUMER_EFFECTS
-from actors.topology import RAY_NAMESPACE, booking_router, consumer_name, relay_name
+from actors.topology import DELIVERY_AUDIT, RAY_NAMESPACE, booking_router, consumer_name, relay_name
 from cluster.broker import ensure_topics
 from cluster.system_app import TOPICS
 from db.outbox import BOOKING_EVENTS_TOPIC, BOOKING_OUTBOX
 from tests.helpers import (
-    assert_each_consumer_applied_once, consumed_counts, consumer_stats, create_booking, event_ids_of, insert_event,
+    assert_each_consumer_applied_once, consumer_stats, create_booking, event_ids_of, insert_event,
     pg_restart, wait_until,
 )
 
@@ -55,27 +55,18 @@ async def test_broker_down_api_keeps_answering_and_every_event_arrives_after(sta
     assert len(event_ids) == 20
     # every row is published after the outage, with the broker's ack (acks=all)
     await wait_until(lambda: _outbox_empty(pool), timeout=60)
+    # The embedded in-memory Tansu broker sometimes acknowledges records just after its restart
+    # that a reader then never gets (docs/known-limitations.md); the delivery audit publishes
+    # those again once the groups have read everything else (actors/delivery_audit.py).
     try:
         await assert_each_consumer_applied_once(pool, event_ids, timeout=60)
     except AssertionError as exc:
         in_log = await events_in_log(broker)
         lost = set(event_ids) - {event_id for records in in_log.values() for _, event_id in records}
-        if not lost:
-            consumers = {name: await consumer_stats(name) for name in CONSUMER_EFFECTS}
-            raise AssertionError(f"{exc}; every event is in the broker's log; consumers: {consumers}") from None
-        # The embedded in-memory Tansu broker sometimes acknowledges records just after its
-        # restart that a reader then never gets: the partition's offsets jump and an event whose
-        # outbox row was marked published only after the broker's ack (acks=all) is not in the
-        # log (docs/known-limitations.md). A broker in that state is not trusted with the rest
-        # either, so such a run checks only that whatever was applied was applied once, with
-        # its effect, and reports the broker's loss.
-        applied = await consumed_counts(pool, event_ids)
-        notifications = await pool.fetchval(
-            "SELECT count(*) FROM notifications WHERE event_id = ANY($1::uuid[])", event_ids)
-        assert notifications == 2 * applied.get("notifications", 0), (notifications, applied)
-        offsets = {p: [o for o, _ in records] for p, records in sorted(in_log.items())}
-        pytest.xfail(f"the embedded broker acknowledged {len(lost)} of 20 records it does not hold "
-                     f"(offsets by partition: {offsets}); events applied by each consumer: {applied}")
+        consumers = {name: await consumer_stats(name) for name in CONSUMER_EFFECTS}
+        audit = await ray.get_actor(DELIVERY_AUDIT, namespace=RAY_NAMESPACE).stats.remote()
+        raise AssertionError(f"{exc}; {len(lost)} of 20 events not in the broker's log; consumers: {consumers}; "
+                             f"delivery audit: {audit}") from None
     assert await pool.fetchval("SELECT count(*) FROM booking_outbox_dlq") == 0, "an outage is not a poison message"
 
 

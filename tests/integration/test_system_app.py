@@ -193,8 +193,9 @@ async def test_status_reports_the_topology(stack):
     for group in CONSUMER_EFFECTS:
         assert isinstance(status["consumer_groups"][group]["lag"], int)
         assert list(status["consumer_groups"][group]["members"]) == [consumer_name(group, 0)]
+        assert status["consumer_groups"][group]["audit"]["unapplied"] >= 0
     [demo] = status["bridges"].values()
     assert set(demo["adapters"]) == {f"demo-{i}" for i in range(1, stack.settings.demo_fleet + 1)}
-    assert set(status["other"]) == {"fleet-alert-feed", "maintenance-sweep"}
+    assert set(status["other"]) == {"delivery-audit", "fleet-alert-feed", "maintenance-sweep"}
     assert BOOKING_OUTBOX.name in {o["table"] for o in status["outboxes"].values()}
     assert VEHICLE_ALERT_OUTBOX.name in {o["table"] for o in status["outboxes"].values()}

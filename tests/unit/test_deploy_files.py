@@ -59,7 +59,8 @@ def test_the_checked_in_config_deploys_what_fleetray_deploy_builds(tmp_path):
 PROMETHEUS = CLUSTER / "prometheus"
 GRAFANA = CLUSTER / "grafana"
 # PromQL's own words, which an expression's identifiers may be besides metric names.
-PROMQL_WORDS = {"sum", "rate", "increase", "histogram_quantile", "by", "without", "and", "or", "unless"}
+PROMQL_WORDS = {"sum", "max", "min", "avg", "count", "rate", "increase", "histogram_quantile", "by", "without", "and",
+               "or", "unless"}
 
 
 def defined_metrics() -> list[Metric]:
