@@ -481,9 +481,21 @@ class ShardRouter:
         return mailer
 
     async def current_map(self) -> ShardMap:
-        if self._map is None:  # shard 0 exists whatever the count
-            self._learn(ShardMap(*await (await self._handle(0)).shard_map.remote()))
+        if self._map is None:
+            self._learn(await self._map_of_shard_0())
         return self._map
+
+    async def _map_of_shard_0(self) -> ShardMap:
+        """The map shard 0 holds (it exists whatever the count); ShardUnavailable while it
+        cannot answer (restarting, or its node lost), its handle forgotten."""
+        try:
+            return ShardMap(*await (await self._handle(0)).shard_map.remote())
+        except ShardUnavailable:
+            raise
+        except Exception as exc:
+            self._handles.pop(0, None)
+            self._mailers.pop(0, None)
+            raise ShardUnavailable(f"shard 0 did not answer: {type(exc).__name__}: {exc}") from exc
 
     def _learn(self, newer: ShardMap) -> bool:
         if newer.supersedes(self._map):
@@ -499,11 +511,10 @@ class ShardRouter:
         self._mailers.pop(index, None)
         if index != 0:
             try:
-                if self._learn(ShardMap(*await (await self._handle(0)).shard_map.remote())):
+                if self._learn(await self._map_of_shard_0()):
                     return
-            except Exception:
-                self._handles.pop(0, None)
-                self._mailers.pop(0, None)
+            except ShardUnavailable:
+                pass
         raise ShardUnavailable(problem)
 
     async def _after_moved(self, newer: ShardMap, waiting_since: float) -> None:

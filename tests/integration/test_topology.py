@@ -1,10 +1,12 @@
 """Routers find their shards by name (actors/topology.py) without holding up the process they
 run in: a shard that is gone and not created again is refused as unavailable after a bounded
-wait, while the caller's event loop goes on serving."""
+wait, while the caller's event loop goes on serving; a first shard that does not answer is
+unavailable too, never an unexpected error."""
 
 import asyncio
 
 import pytest
+import ray
 
 from actors.entity_runtime import ShardRouter, ShardUnavailable
 from actors.topology import find_actor
@@ -35,3 +37,19 @@ async def test_a_router_finds_a_running_shard(stack):
     from actors.topology import vehicle_router
 
     assert len(await vehicle_router().shards()) >= 1
+
+
+@ray.remote(num_cpus=0)
+class _GoneShard:
+    def shard_map(self):
+        return None
+
+
+async def test_a_router_whose_first_shard_does_not_answer_says_unavailable(stack):
+    gone = _GoneShard.remote()
+    ray.kill(gone, no_restart=True)  # a shard 0 whose node was lost
+
+    async def lookup(index):
+        return gone
+    with pytest.raises(ShardUnavailable, match="shard 0 did not answer"):
+        await ShardRouter(lookup).ask("vehicle-y", "state", {})
