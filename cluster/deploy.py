@@ -50,7 +50,8 @@ def system_args(settings: StackSettings) -> SystemArgs:
 
 def api_args(settings: StackSettings) -> ApiArgs:
     return ApiArgs(database_url=settings.database_url, model_registry_uri=settings.model_registry_uri,
-                   auth=settings.auth, webhook_secrets=settings.webhook_secrets)
+                   auth=settings.auth, webhook_secrets=settings.webhook_secrets,
+                   **({} if settings.rate_limits is None else {"rate_limits": settings.rate_limits}))
 
 
 def system_app_config(settings: StackSettings) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from actors.vehicle_rules import AlertRules
 from serve_apps.auth import AuthConfig
+from serve_apps.rate_limits import ROUTE_GROUPS, RouteGroupLimits
 
 LOCAL_WEBHOOK_TENANT = "demo"  # the demo fleet's tenant (cluster/stack.py DEMO_TENANT)
 
@@ -78,6 +79,18 @@ class StackSettings(BaseSettings):
     # Shared secret per tenant for signed telematics webhooks, "tenant:secret,tenant2:secret2";
     # None: a local secret for the demo tenant.
     webhook_secrets: Annotated[dict[str, str] | None, NoDecode] = None
+    # Rate limits per route group, as JSON: {"bookings": {"caller": {"per_second": 100, "burst":
+    # 400}, "tenant": {...}}, ...}; a group left out is not limited, {} limits none.
+    # None: serve_apps/rate_limits.py DEFAULT_RATE_LIMITS.
+    rate_limits: dict[str, RouteGroupLimits] | None = None
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_groups(cls, limits: dict[str, RouteGroupLimits] | None) -> dict[str, RouteGroupLimits] | None:
+        unknown = set(limits or ()) - set(ROUTE_GROUPS)
+        if unknown:
+            raise ValueError(f"unknown route group(s) {sorted(unknown)}; groups: {', '.join(ROUTE_GROUPS)}")
+        return limits
 
     @field_validator("state_dir")
     @classmethod

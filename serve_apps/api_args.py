@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from serve_apps.auth import AuthConfig
+from serve_apps.rate_limits import DEFAULT_RATE_LIMITS, RouteGroupLimits
 
 
 class ApiArgs(BaseModel):
@@ -13,3 +14,5 @@ class ApiArgs(BaseModel):
     auth: AuthConfig
     # Shared secret per tenant for signed telematics webhooks (serve_apps/webhooks.py).
     webhook_secrets: dict[str, str] = Field(default_factory=dict)
+    # Per route group (serve_apps/rate_limits.py ROUTE_GROUPS); a group left out is not limited.
+    rate_limits: dict[str, RouteGroupLimits] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))

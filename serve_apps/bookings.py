@@ -9,8 +9,9 @@ import secrets
 import time
 import uuid
 from datetime import datetime, timezone
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 
 from db.audit import AuditRecord
 from db.errors import DomainError
@@ -26,6 +27,11 @@ from serve_apps.services import Services, services
 log = logging.getLogger("fleetray.bookings")
 
 CONFIRMATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# Booking ids derived from a caller's Idempotency-Key live in this UUID namespace.
+IDEMPOTENT_BOOKINGS = uuid.UUID("6f1c1f5e-2d0b-4f39-9a44-3b8c2e0d7a11")
+IdempotencyKey = Annotated[str | None, Header(
+    min_length=1, max_length=200,
+    description="Send the same key again to get the booking the first request created instead of a second one.")]
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"], responses=ERROR_RESPONSES)
 
@@ -35,11 +41,15 @@ def new_confirmation_code() -> str:
 
 
 @router.post("", status_code=201, response_model=BookingResponse)
-async def create_booking(body: CreateBookingRequest, request: Request,
-                         svc: Services = Depends(services)) -> BookingResponse:
+async def create_booking(body: CreateBookingRequest, request: Request, svc: Services = Depends(services),
+                         idempotency_key: IdempotencyKey = None) -> BookingResponse:
+    """With an Idempotency-Key the booking's id is derived from the caller and the key, so a
+    retried request reaches the entity that the first one created, which answers with it."""
     who = principal_of(request)
+    booking_id = (uuid.uuid4() if idempotency_key is None else
+                  uuid.uuid5(IDEMPOTENT_BOOKINGS, f"{who.tenant_id}\n{who.user_id}\n{idempotency_key}"))
     booking = await svc.bookings.create(
-        uuid.uuid4(), tenant_id=who.tenant_id, user_id=who.user_id, resource_id=body.resource_id,
+        booking_id, tenant_id=who.tenant_id, user_id=who.user_id, resource_id=body.resource_id,
         confirmation_code=new_confirmation_code(), starts_at=body.starts_at, ends_at=body.ends_at)
     return BookingResponse.from_row(booking)
 

@@ -23,6 +23,7 @@ STATUS_OF_CODE = {
     "NOT_FOUND": 404,
     "CONFLICT": 409,
     "PAYLOAD_TOO_LARGE": 413,
+    "RATE_LIMITED": 429,
     "INTERNAL_ERROR": 500,
     "UNAVAILABLE": 503,
 }
@@ -39,9 +40,10 @@ class ApiError(DomainError):
     """A refusal of the HTTP layer itself (a bad token, a disabled feature); the layers below
     raise DomainError, answered the same way."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(code, message)
         self.status = STATUS_OF_CODE[code]
+        self.headers = headers
 
 
 def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -77,7 +79,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
         # UNAVAILABLE passes (a shard restarting, a model loading): say when to ask again.
-        return error_response(exc.code, exc.message, {"Retry-After": "1"} if exc.code == "UNAVAILABLE" else None)
+        headers = {"Retry-After": "1"} if exc.code == "UNAVAILABLE" else getattr(exc, "headers", None)
+        return error_response(exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -26,7 +26,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     app = FastAPI(title="fleetray", version="0.1.0")
     app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, verifier=services.verifier if services else None)
+    app.add_middleware(RequestContextMiddleware, verifier=services.verifier if services else None,
+                       rate_limiter=services.rate_limiter if services else None)
     for area in (health, bookings, vehicles, predictions, streams, fleet, webhooks, models):
         app.include_router(area.router)
     generate_openapi = app.openapi

@@ -1,6 +1,6 @@
-"""Metrics of the API: the cancellation's (ADR-023 section 6.1 names) and the live streams',
-recorded in the API replicas and exported by Ray's metrics agent of their node (as the
-actors' are: actors/metrics.py)."""
+"""Metrics of the API: the cancellation's (ADR-023 section 6.1 names), the live streams' and the
+rate limits', recorded in the API replicas and exported by Ray's metrics agent of their node
+(as the actors' are: actors/metrics.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ CANCELLATION_ERRORS = Counter(
 STREAM_CLIENTS = Gauge(
     "stream_clients", "Clients connected to a live stream, by stream (vehicle SSE, vehicle WebSocket, fleet SSE)",
     tag_keys=("stream",))
+RATE_LIMITED = Counter(
+    "rate_limited_requests_total", "Requests refused 429 RATE_LIMITED, by route group and by whose limit (caller or tenant)",
+    tag_keys=("group", "scope"))
 
 _connected = Tally()  # this replica's clients per stream, which STREAM_CLIENTS reports
 

@@ -1,5 +1,5 @@
-"""ASGI middleware: the request id on every request, a size limit on request bodies, and
-bearer-token auth.
+"""ASGI middleware: the request id on every request, a size limit on request bodies,
+bearer-token auth and the rate limits of the authenticated caller.
 
 Pure ASGI (not BaseHTTPMiddleware) because it runs on every request of a hot path.
 """
@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve_apps.auth import InvalidToken, TokenVerifier
 from serve_apps.errors import error_response
+from serve_apps.rate_limits import TELEMETRY_VEHICLE, RateLimiter, route_group
 from serve_apps.webhooks import PATH_PREFIX as WEBHOOK_PREFIX
 
 PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json"})
@@ -50,9 +51,10 @@ class RequestContextMiddleware:
     client's X-Request-ID or generates one, puts it in the request headers and answers with it.
     Outside Serve (the in-process app of some tests) one is generated here."""
 
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier | None):
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier | None, rate_limiter: RateLimiter | None):
         self.app = app
         self.verifier = verifier
+        self.rate_limiter = rate_limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,6 +96,16 @@ class RequestContextMiddleware:
                                           headers={"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send)
                 return
+            group = route_group(path)
+            if group is not None and self.rate_limiter is not None:
+                who = state["principal"]
+                vehicle = TELEMETRY_VEHICLE.match(path) if group == "telemetry" else None
+                refusal = await self.rate_limiter.check(
+                    group, who.tenant_id, f"vehicle {vehicle.group(1)}" if vehicle else f"user {who.user_id}")
+                if refusal is not None:
+                    err = refusal.error()
+                    await error_response(err.code, err.message, err.headers)(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
 

@@ -20,12 +20,14 @@ from serve_apps.audit_writer import AuditWriter
 from serve_apps.auth import TokenVerifier
 from serve_apps.feature_flags import FeatureFlagCache
 from serve_apps.live_feed import LiveFeed
+from serve_apps.rate_limits import RateLimiter
 
 
 @dataclass
 class Services:
     webhook_secrets: dict[str, str]  # by tenant
     verifier: TokenVerifier
+    rate_limiter: RateLimiter
     pool: asyncpg.Pool
     bookings: BookingClient
     vehicles: VehicleClient
@@ -41,7 +43,8 @@ async def open_services(args: ApiArgs, model_servers: dict[str, DeploymentHandle
     pool = await create_pool(args.database_url, min_size=1, max_size=4)
     vehicles = VehicleClient(vehicle_router())
     alert_feed = await find_actor(FLEET_ALERT_FEED, CREATION_WAIT_SECONDS)
-    return Services(webhook_secrets=args.webhook_secrets, verifier=TokenVerifier(args.auth), pool=pool,
+    return Services(webhook_secrets=args.webhook_secrets, verifier=TokenVerifier(args.auth),
+                    rate_limiter=RateLimiter(args.rate_limits), pool=pool,
                     bookings=BookingClient(booking_router()), vehicles=vehicles,
                     flags=FeatureFlagCache(pool), audit=AuditWriter(pool),
                     vehicle_feed=LiveFeed(vehicles.watch),

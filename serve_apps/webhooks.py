@@ -64,4 +64,8 @@ async def telematics(tenant_id: str, request: Request, svc: Services = Depends(s
         delivery = TelematicsDelivery.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from exc
+    # Counted once the signature proves the tenant: unsigned requests cannot use up its limit.
+    refusal = await svc.rate_limiter.check("telemetry", tenant_id, f"vehicle {delivery.vehicle_id}")
+    if refusal is not None:
+        raise refusal.error()
     return await ingest_readings(svc, delivery.vehicle_id, tenant_id, delivery)

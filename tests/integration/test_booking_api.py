@@ -185,3 +185,18 @@ async def test_200_concurrent_cancels_of_one_booking(stack, make_client, pool):
     assert len(event_ids) == 1
     assert await wait_until(lambda: _all_consumed(pool, event_ids)) == {
         "notifications": 1, "property-management": 1}
+
+
+async def test_a_create_sent_again_with_its_idempotency_key_returns_the_first_booking(stack, make_client, pool):
+    alice, bob = make_client("idem-alice"), make_client("idem-bob")
+    key = {"Idempotency-Key": unique("create")}
+    body = {"resource_id": unique("flat"), "starts_at": "2027-03-01T10:00:00Z", "ends_at": "2027-03-02T10:00:00Z"}
+    first, again = [await alice.post("/v1/bookings", json=body, headers=key) for _ in range(2)]
+    assert (first.status_code, again.status_code) == (201, 201), (first.text, again.text)
+    assert again.json() == first.json()
+    assert await pool.fetchval("SELECT count(*) FROM bookings WHERE resource_id = $1", body["resource_id"]) == 1
+    # the same key is another user's own; for another resource it is a conflict
+    other = await bob.post("/v1/bookings", json=body, headers=key)
+    assert other.status_code == 201 and other.json()["booking_id"] != first.json()["booking_id"]
+    clash = await alice.post("/v1/bookings", json={**body, "resource_id": unique("flat")}, headers=key)
+    assert clash.status_code == 409 and clash.json()["error"] == "CONFLICT"

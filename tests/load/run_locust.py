@@ -61,7 +61,8 @@ async def main() -> int:
     parser.add_argument("--run-time", default="60s")
     args = parser.parse_args()
 
-    settings = bench_settings(default_state_dir() / "loadtest")
+    # The default rate limits: each of the scenario's users keeps well within a user's rate.
+    settings = bench_settings(default_state_dir() / "loadtest", rate_limits=None)
     stack = LocalStack(settings)
     print("starting the stack ...", flush=True)
     await stack.start()

@@ -87,11 +87,12 @@ class Load:
         self.failures: Counter[str] = Counter()  # answers that were not a success, by status
         self.stop = asyncio.Event()
 
-    async def send(self, method: str, url: str, body: dict[str, Any], ok: int) -> httpx.Response:
+    async def send(self, method: str, url: str, body: dict[str, Any], ok: int,
+                   headers: dict[str, str] | None = None) -> httpx.Response:
         """Until answered `ok` (409 too for a cancel that a lost answer already applied)."""
         while True:
             try:
-                response = await self.client.request(method, url, json=body)
+                response = await self.client.request(method, url, json=body, headers=headers)
                 if response.status_code == ok or (ok == 200 and response.status_code == 409):
                     return response
                 self.failures[failure_kind(response)] += 1
@@ -104,7 +105,8 @@ class Load:
             start = datetime.now(timezone.utc) + timedelta(days=30)
             created = await self.send("POST", "/v1/bookings", {
                 "resource_id": f"car-{uuid.uuid4().hex[:8]}", "starts_at": start.isoformat(),
-                "ends_at": (start + timedelta(days=1)).isoformat()}, 201)
+                "ends_at": (start + timedelta(days=1)).isoformat()}, 201,
+                headers={"Idempotency-Key": uuid.uuid4().hex})  # a retry gets the same booking
             booking_id = created.json()["booking_id"]
             answer = await self.send("POST", f"/v1/bookings/{booking_id}/cancel", {"reason": "other"}, 200)
             if answer.status_code == 200:

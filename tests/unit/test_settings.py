@@ -93,3 +93,27 @@ def test_a_jwks_url_switches_tokens_to_rs256(monkeypatch):
 def test_settings_are_not_changed_in_place():
     with pytest.raises(ValidationError, match="frozen"):
         StackSettings().database_url = "postgresql://elsewhere/fleetray"
+
+
+def test_rate_limits_come_from_json_and_reach_the_api(monkeypatch):
+    from cluster.deploy import api_args
+
+    monkeypatch.setenv("FLEETRAY_RATE_LIMITS",
+                       '{"bookings": {"caller": {"per_second": 5, "burst": 10}, "tenant": {"per_second": 50, "burst": 100}}}')
+    settings = StackSettings(database_url="postgresql://db/x")
+    assert set(settings.rate_limits) == {"bookings"}
+    assert api_args(settings).rate_limits["bookings"].caller.burst == 10
+
+
+def test_without_rate_limit_settings_the_api_has_the_defaults():
+    from cluster.deploy import api_args
+    from serve_apps.rate_limits import DEFAULT_RATE_LIMITS
+
+    assert api_args(StackSettings(database_url="postgresql://db/x")).rate_limits == DEFAULT_RATE_LIMITS
+
+
+def test_an_unknown_route_group_is_refused(monkeypatch):
+    monkeypatch.setenv("FLEETRAY_RATE_LIMITS", '{"booking": {"caller": {"per_second": 5, "burst": 10}, '
+                                               '"tenant": {"per_second": 50, "burst": 100}}}')
+    with pytest.raises(ValidationError, match="unknown route group"):
+        StackSettings()
