@@ -89,6 +89,7 @@ async def stack(state_dir, database_url, broker, auth_config):
         kafka_bootstrap_servers=broker.bootstrap_servers, http_port=free_port(),
         metrics_port=free_port(), dashboard_port=free_port(), relay_poll_seconds=0.5, demo_fleet=2,
         delivery_grace_seconds=5,  # test_delivery_audit.py and the broker fault test wait for it
+        rate_limits={},  # tests drive one user far over a user's rate; test_rate_limits.py sets its own
         maintenance_sweep_seconds=3600,  # tests run sweeps themselves (test_vehicle_predictions.py)
         train_missing_models=False,  # tests/integration/test_model_serving.py trains its own
         jwt_secret=auth_config.secret)
