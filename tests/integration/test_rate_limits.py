@@ -3,9 +3,8 @@ RATE_LIMITED with Retry-After and nothing is done for it, while another user of 
 on; a vehicle over its ingest rate is refused while the fleet's other vehicles are stored.
 
 The session stack runs without limits (other tests send one user's traffic far over a
-user's rate), so these serve the same
-app (create_app) in-process with tight limits, on services opened on the stack's actors and
-database (as tests/integration/test_webhooks.py does)."""
+user's rate), so these serve the same app (create_app) in-process with tight limits, on
+services opened on the stack's actors and database (as tests/integration/test_webhooks.py does)."""
 
 import json
 import time
