@@ -20,7 +20,7 @@ import ray
 from actors import metrics
 from actors.background import BackgroundLoopActor
 from actors.consumers import CONSUMER_EFFECTS, group_lag
-from db.delivery_audit import republish, unapplied_events
+from db.delivery_audit import Unapplied, republish, unapplied_events
 from db.pool import create_pool
 
 log = logging.getLogger(__name__)
@@ -35,18 +35,19 @@ class DeliveryAudit:
         self.pool = pool
         self.bootstrap_servers = bootstrap_servers
         self.grace_seconds = grace_seconds
-        # Per group, where the next round starts: the oldest event it had not applied, or the
-        # horizon (now - grace) when it had applied all. None: from the first outbox row.
-        self._since: dict[str, datetime | None] = dict.fromkeys(CONSUMER_EFFECTS)
-        self.unapplied: dict[str, int] = dict.fromkeys(CONSUMER_EFFECTS, 0)
-        self.oldest_unapplied_seconds: dict[str, float] = dict.fromkeys(CONSUMER_EFFECTS, 0.0)
+        self._found: dict[str, Unapplied | None] = dict.fromkeys(CONSUMER_EFFECTS)  # each group's last round
         self.republished: Counter[str] = Counter()
+
+    def _since(self, group: str) -> datetime | None:
+        """Where the group's next round starts: the oldest event it had not applied, or the
+        horizon (now - grace) when it had applied all; None before the first round (every row)."""
+        last = self._found[group]
+        return None if last is None else last.oldest_published_at or last.horizon
 
     async def audit(self) -> None:
         for group in CONSUMER_EFFECTS:
-            found = await unapplied_events(self.pool, group, self.grace_seconds, self._since[group])
-            self._since[group] = found.oldest_published_at or found.horizon
-            self.unapplied[group], self.oldest_unapplied_seconds[group] = len(found.row_ids), found.oldest_age_seconds
+            found = self._found[group] = await unapplied_events(
+                self.pool, group, self.grace_seconds, self._since(group))
             tags = {"group": group}
             metrics.UNAPPLIED_EVENTS.set(len(found.row_ids), tags=tags)
             metrics.OLDEST_UNAPPLIED_SECONDS.set(found.oldest_age_seconds, tags=tags)
@@ -60,10 +61,12 @@ class DeliveryAudit:
                                 again, group, self.grace_seconds)
 
     def stats(self) -> dict[str, Any]:
-        return {group: {"unapplied": self.unapplied[group],
-                        "oldest_unapplied_seconds": round(self.oldest_unapplied_seconds[group], 1),
-                        "republished": self.republished[group]} for group in CONSUMER_EFFECTS}
-
+        def of(group: str) -> dict[str, Any]:
+            found = self._found[group]
+            return {"unapplied": 0 if found is None else len(found.row_ids),
+                    "oldest_unapplied_seconds": 0.0 if found is None else round(found.oldest_age_seconds, 1),
+                    "republished": self.republished[group]}
+        return {group: of(group) for group in CONSUMER_EFFECTS}
 
 @ray.remote(max_restarts=-1)
 class DeliveryAuditActor(BackgroundLoopActor):
