@@ -4,7 +4,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed-stamp
 PY    := $(VENV)/bin/python
 
-.PHONY: run test bench-cancel bench-telemetry bench-predict load-test clean
+.PHONY: run test bench-cancel bench-telemetry bench-predict bench-search load-test soak clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,8 +34,15 @@ bench-telemetry: $(STAMP)
 bench-predict: $(STAMP)
 	$(PY) -m tests.bench.predict
 
+bench-search: $(STAMP)
+	$(PY) -m tests.bench.search
+
 load-test: $(STAMP)
 	$(PY) -m tests.load.run_locust
+
+# The fault soak on a stack of its own: `make soak MINUTES=30 SEED=7` (tests/soak/run.py).
+soak: $(STAMP)
+	$(PY) -m tests.soak.run --minutes $(or $(MINUTES),10) --seed $(or $(SEED),1)
 
 clean:
 	rm -rf $(VENV) .fleetray

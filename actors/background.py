@@ -4,15 +4,21 @@ the maintenance sweep, device bridges)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any, Coroutine
+
+log = logging.getLogger(__name__)
 
 
 class BackgroundLoopActor:
     """Each subclass's __init__ ends with start_when_constructed(): Ray runs an async actor's
     __init__ on the actor's event loop and runs it again when it restarts the process, so the
     loop resumes by itself after a crash, with nothing outside the actor supervising it.
-    start() is idempotent, so a caller that wants to be sure may call it too."""
+    start() is idempotent, so a caller that wants to be sure may call it too.
+
+    A loop that ends by an error it did not handle ends the process: Ray then restarts the actor
+    with a fresh loop, connections and state, rather than leaving it alive and doing nothing."""
 
     _task: asyncio.Task | None = None
     _stopped = False
@@ -27,6 +33,15 @@ class BackgroundLoopActor:
     async def start(self) -> None:
         if self._task is None and not self._stopped:
             self._task = asyncio.ensure_future(self.loop())
+            self._task.add_done_callback(self._exit_if_failed)
+
+    def _exit_if_failed(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        log.critical("%s loop failed; exiting for Ray to restart the actor", type(self).__name__,
+                     exc_info=task.exception())
+        logging.shutdown()
+        os._exit(1)
 
     async def stop(self) -> None:
         """End the loop for good (a later start() does not resume it) and wait for its own

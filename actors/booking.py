@@ -16,8 +16,10 @@ from typing import Any
 import asyncpg
 
 from actors.entity_runtime import ShardRouter, TenantEntity, error
+from actors.grouped_calls import GroupedCalls
+from actors.tracing import current_carrier, start_tracing, transaction_span
 from db import bookings as repo
-from db.errors import unwrap
+from db.errors import DATABASE_UNAVAILABLE, unwrap
 from db.events import BookingCancelled
 from db.pool import create_pool
 
@@ -28,10 +30,10 @@ class BookingEntity(TenantEntity):
     open_commands = frozenset({"create"})
     not_found = "Booking not found"
 
-    def __init__(self, booking_id: uuid.UUID, state: dict[str, Any] | None, pool: asyncpg.Pool):
+    def __init__(self, booking_id: uuid.UUID, state: dict[str, Any] | None, kind: BookingKind):
         self.booking_id = booking_id
         self.state = state
-        self.pool = pool
+        self.kind = kind  # its shard's pool and group commit
 
     def owner(self) -> str | None:
         return None if self.state is None else self.state["tenant_id"]
@@ -43,11 +45,8 @@ class BookingEntity(TenantEntity):
             same = (self.state["tenant_id"], self.state["user_id"], self.state["resource_id"]) == (
                 tenant_id, user_id, resource_id)
             return {"booking": self.state} if same else error("CONFLICT", "Booking id already exists")
-        async with self.pool.acquire() as conn:
-            self.state = await repo.insert_booking(
-                conn, booking_id=self.booking_id, tenant_id=tenant_id, user_id=user_id,
-                resource_id=resource_id, confirmation_code=confirmation_code,
-                starts_at=starts_at, ends_at=ends_at)
+        self.state = await self.kind.creates(repo.NewBooking(
+            self.booking_id, tenant_id, user_id, resource_id, confirmation_code, starts_at, ends_at))
         return {"booking": self.state}
 
     async def on_get(self, tenant_id: str, user_id: str, role: str) -> Reply:
@@ -70,14 +69,13 @@ class BookingEntity(TenantEntity):
             resource_id=state["resource_id"], confirmation_code=state["confirmation_code"],
             cancelled_at=now, reason=reason, notes=notes, occurred_at=now,
         ).model_dump(mode="json")
-        async with self.pool.acquire() as conn:
-            try:
-                self.state = await repo.cancel_booking(
-                    conn, booking_id=self.booking_id, expected_version=state["version"],
-                    cancelled_at=now, reason=reason, notes=notes, event=event)
-            except repo.VersionConflict:
-                self.state = await repo.fetch_booking(conn, self.booking_id)
-                return error("CONFLICT", "Booking was modified by another request. Please retry.")
+        with transaction_span("cancel booking"):
+            cancelled = await self.kind.cancellations(repo.CancellationRow(
+                self.booking_id, state["version"], now, reason, notes, event, current_carrier()))
+        if cancelled is None:
+            self.state = await repo.fetch_booking(self.kind.pool, self.booking_id)
+            return error("CONFLICT", "Booking was modified by another request. Please retry.")
+        self.state = cancelled
         return {"booking": self.state, "event_id": event["event_id"]}
 
     async def on_complete(self, tenant_id: str) -> Reply:
@@ -85,7 +83,7 @@ class BookingEntity(TenantEntity):
             return {"booking": self.state}
         if self.state["status"] != "confirmed":
             return error("INVALID_STATUS", f"Cannot complete booking with status '{self.state['status']}'")
-        async with self.pool.acquire() as conn:
+        async with self.kind.pool.acquire() as conn:
             try:
                 self.state = await repo.complete_booking(
                     conn, booking_id=self.booking_id, expected_version=self.state["version"])
@@ -96,16 +94,38 @@ class BookingEntity(TenantEntity):
 
 
 class BookingKind:
-    """Entity kind for booking shards: one connection pool per shard process."""
+    """Entity kind for booking shards: one connection pool per shard process, and group commit
+    (actors/grouped_calls.py): the activations, the creates and the cancellations of the many
+    bookings a shard handles at once each go to PostgreSQL as one statement, every cancelled row
+    still version-checked."""
 
     pool: asyncpg.Pool
+    loads: GroupedCalls[uuid.UUID, dict[str, Any] | None]
+    creates: GroupedCalls[repo.NewBooking, dict[str, Any]]
+    cancellations: GroupedCalls[repo.CancellationRow, dict[str, Any] | None]
 
     async def open(self, config: dict[str, Any]) -> None:
+        start_tracing(config.get("otlp_endpoint"), "booking-shard")
         self.pool = await create_pool(config["database_url"], min_size=1, max_size=8)
+        self.loads = GroupedCalls(self._load_group, max_in_flight=2, fail_together=DATABASE_UNAVAILABLE)
+        self.creates = GroupedCalls(self._create_group, max_in_flight=2, fail_together=DATABASE_UNAVAILABLE)
+        self.cancellations = GroupedCalls(self._cancel_group, max_in_flight=2, fail_together=DATABASE_UNAVAILABLE)
+
+    async def _load_group(self, booking_ids: list[uuid.UUID]) -> list[dict[str, Any] | None]:
+        found = await repo.fetch_bookings(self.pool, booking_ids)
+        return [found.get(booking_id) for booking_id in booking_ids]
+
+    async def _create_group(self, bookings: list[repo.NewBooking]) -> list[dict[str, Any]]:
+        return await repo.insert_bookings(self.pool, bookings)
+
+    async def _cancel_group(self, rows: list[repo.CancellationRow]) -> list[dict[str, Any] | None]:
+        async with self.pool.acquire() as conn:
+            cancelled = await repo.cancel_bookings(conn, rows)
+        return [cancelled.get(row.booking_id) for row in rows]
 
     async def activate(self, entity_id: str) -> BookingEntity:
         booking_id = uuid.UUID(entity_id)
-        return BookingEntity(booking_id, await repo.fetch_booking(self.pool, booking_id), self.pool)
+        return BookingEntity(booking_id, await self.loads(booking_id), self)
 
     async def close(self) -> None:
         await self.pool.close()

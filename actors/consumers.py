@@ -11,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from typing import Any
 
 import asyncpg
 import ray
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from opentelemetry.trace import SpanKind, StatusCode
 
 from actors.background import BackgroundLoopActor
-from actors.offset_gaps import OffsetGapGuard
+from actors.offset_gaps import OffsetGapGuard, log_ends
+from actors.tracing import carrier_of_headers, start_span_in, start_tracing
 from db.events import BookingCancelled
 from db.outbox import BOOKING_EVENTS_TOPIC
 from db.pool import create_pool
+from db.processed_events import record_applied
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +43,12 @@ async def notify_users_and_owners(conn: asyncpg.Connection, events: list[Booking
                 "reason": e.reason, "cancelled_at": e.cancelled_at.isoformat()}
         rows += [(e.event_id, "user", e.user_id, e.booking_id, body),
                  (e.event_id, "property_owner", e.resource_id, e.booking_id, body)]
-    await conn.executemany(
+    await conn.execute(  # one statement for the batch, not one execution per row
         """INSERT INTO notifications (event_id, recipient_type, recipient_id, booking_id, kind, body)
-           VALUES ($1, $2, $3, $4, 'booking_cancelled', $5)""", rows)
+           SELECT event_id, recipient_type, recipient_id, booking_id, 'booking_cancelled', body
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::jsonb[])
+                  AS n(event_id, recipient_type, recipient_id, booking_id, body)""",
+        *map(list, zip(*rows)))
 
 
 async def release_availability(conn: asyncpg.Connection, events: list[BookingCancelled]) -> None:
@@ -65,11 +72,11 @@ async def rewind_truncated_partitions(consumer: AIOKafkaConsumer) -> None:
     That happens when a topic's log is truncated or recreated (the embedded in-memory broker
     after a restart, an unclean leader election). Brokers may answer such fetches with nothing
     rather than OFFSET_OUT_OF_RANGE, which would leave the consumer waiting forever; re-reading
-    is safe because every event is de-duplicated by id. The log end is the high watermark of
-    the last fetch response (Tansu's ListOffsets answer undercounts batched records)."""
-    for tp in consumer.assignment():
-        end = consumer.highwater(tp)
-        if end is not None and await consumer.position(tp) > end:
+    is safe because every event is de-duplicated by id. Only a partition fetched from since the
+    consumer started is judged (ListOffsets alone undercounts on the embedded broker)."""
+    fetched = [tp for tp in consumer.assignment() if consumer.highwater(tp) is not None]
+    for tp, end in (await log_ends(consumer, fetched)).items():
+        if await consumer.position(tp) > end:
             log.warning("partition %s was truncated (end %d); re-reading it from the start", tp, end)
             await consumer.seek_to_beginning(tp)
 
@@ -130,16 +137,31 @@ class BookingEventConsumer:
         """Apply the effect to the events this consumer has not applied yet, in one
         transaction with their processed_events rows; returns how many were new."""
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh_ids = {r["event_id"] for r in await conn.fetch(
-                """INSERT INTO processed_events (consumer, event_id)
-                   SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id""",
-                self.name, [e.event_id for e in events])}
+            fresh_ids = await record_applied(conn, self.name, [e.event_id for e in events])
             fresh = [e for e in events if e.event_id in fresh_ids]
             if fresh:
                 await self.effect(conn, fresh)
         self.applied += len(fresh)
         self.duplicates += len(events) - len(fresh)
         return len(fresh)
+
+    async def _apply_traced(self, events: list[BookingCancelled], carriers: dict[uuid.UUID, dict | None]) -> None:
+        """apply(), in one span per traced event: each continues the trace of its record."""
+        spans = [start_span_in(carriers[e.event_id], f"{self.name} apply", SpanKind.CONSUMER,
+                               **{"messaging.system": "kafka", "messaging.destination.name": BOOKING_EVENTS_TOPIC,
+                                  "messaging.consumer.group.name": group_id(self.name),
+                                  "messaging.message.id": str(e.event_id)})
+                 for e in events]
+        try:
+            await self.apply(events)
+        except BaseException as exc:
+            for span in filter(None, spans):
+                span.record_exception(exc)
+                span.set_status(StatusCode.ERROR)
+            raise
+        finally:
+            for span in filter(None, spans):
+                span.end()
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -157,7 +179,7 @@ class BookingEventConsumer:
                 if not batches and loop.time() >= next_check:
                     await rewind_truncated_partitions(consumer)
                     next_check = loop.time() + TRUNCATION_CHECK_SECONDS
-                events = []
+                events, carriers = [], {}
                 for records in batches.values():
                     for record in records:
                         try:
@@ -168,15 +190,18 @@ class BookingEventConsumer:
                             continue
                         if event is not None:
                             events.append(event)
+                            carriers[event.event_id] = carrier_of_headers(record.headers)
                 unique = list({e.event_id: e for e in events}.values())  # a batch may hold a redelivery
                 if unique:
-                    await self.apply(unique)
-                # Commit exactly what was applied. A bare commit() would also store the positions
-                # of idle partitions, which after a broker lost its log are stale and would be
-                # handed back on the next rebalance.
-                applied_up_to = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
-                if applied_up_to:
-                    await consumer.commit(applied_up_to)
+                    await self._apply_traced(unique, carriers)
+                # Commit exactly what was applied, and the ends the guard moved past records the
+                # broker never served. A bare commit() would also store the positions of idle
+                # partitions, which after a broker lost its log are stale and would be handed
+                # back on the next rebalance.
+                done = self.gaps.take_passed_ends() | {
+                    tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+                if done:
+                    await consumer.commit(done)
         finally:
             self._consumer = None
             await consumer.stop()
@@ -197,7 +222,8 @@ class BookingEventConsumer:
 
 @ray.remote(max_restarts=-1)
 class BookingEventConsumerActor(BackgroundLoopActor):
-    def __init__(self, name: str, database_url: str, bootstrap_servers: str):
+    def __init__(self, name: str, database_url: str, bootstrap_servers: str, otlp_endpoint: str | None = None):
+        start_tracing(otlp_endpoint, "consumer")
         self.consumer = BookingEventConsumer(name, database_url, bootstrap_servers)
         self.start_when_constructed()
 

@@ -21,12 +21,14 @@ from typing import Any, Protocol
 
 import psutil
 import ray
+from opentelemetry.trace import SpanKind
 
 from actors import metrics
 from actors.gc_tuning import tune_for_many_long_lived_objects
 from actors.shard_map import ShardMap, slot_of
+from actors.tracing import MESSAGE_TRACE_KEY, current_carrier, span_in
 from db import shard_maps
-from db.errors import DomainError
+from db.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, DomainError
 from db.pool import connect
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,12 @@ class EntityHost:
         self.activations = 0
 
     async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
+        """Run the message in the entity's mailbox; a message sent in a trace runs in a span of it."""
+        carrier = payload.pop(MESSAGE_TRACE_KEY, None)
+        with span_in(carrier, f"entity {command}", SpanKind.SERVER, **{"fleetray.entity_id": entity_id}):
+            return await self._run(entity_id, command, payload)
+
+    async def _run(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
         box = self._mailboxes.get(entity_id)
         if box is None:
             box = self._mailboxes[entity_id] = _Mailbox()
@@ -267,6 +275,9 @@ class ShardActor:
                 return moved_answer(self._map)
             try:
                 return True, await self._host.ask(entity_id, command, payload)
+            except DATABASE_UNAVAILABLE as exc:  # restarting, say: the sender may retry (503)
+                log.warning("%s %s: database unavailable: %r", entity_id, command, exc)
+                return True, error("UNAVAILABLE", DATABASE_UNAVAILABLE_MESSAGE)
             except Exception as exc:
                 return False, f"{type(exc).__name__}: {exc}"
         return await asyncio.gather(*(one(*message) for message in messages))
@@ -527,6 +538,9 @@ class ShardRouter:
 
     async def ask(self, entity_id: str, command: str, payload: dict[str, Any]) -> Any:
         """Send one message to an entity and wait for its reply (raises EntityCallFailed, or ShardUnavailable)."""
+        carrier = current_carrier()
+        if carrier is not None:
+            payload = {**payload, MESSAGE_TRACE_KEY: carrier}
         since = time.monotonic()
         while True:
             index = (await self.current_map()).shard_of(entity_id)

@@ -45,14 +45,23 @@ def _outbox_metrics(table: str) -> OutboxMetrics:
 
 OUTBOX_METRICS = {t.name: _outbox_metrics(t.name) for t in OUTBOXES.values()}
 
-# The delivery audit's (actors/delivery_audit.py), per booking consumer group.
-UNAPPLIED_EVENTS = Gauge(
-    "booking_outbox_unapplied_events",
-    "Booking events published more than the grace period ago that a consumer group has not applied",
-    tag_keys=("group",))
-OLDEST_UNAPPLIED_SECONDS = Gauge(
-    "booking_outbox_oldest_unapplied_seconds", "Age of the oldest published booking event a group has not applied",
-    tag_keys=("group",))
-EVENTS_REPUBLISHED = Counter(
-    "booking_outbox_events_republished_total", "Booking events the delivery audit published again for a group",
-    tag_keys=("group",))
+@dataclass(frozen=True)
+class DeliveryAuditMetrics:
+    """The delivery audit's (actors/delivery_audit.py) for one outbox, per reader of its topic."""
+    unapplied: Gauge
+    oldest_unapplied_seconds: Gauge
+    republished: Counter
+
+
+def _delivery_audit_metrics(table: str) -> DeliveryAuditMetrics:
+    return DeliveryAuditMetrics(
+        Gauge(f"{table}_unapplied_events",
+              "Events published more than the grace period ago that a reader (consumer group, feed) has not applied",
+              tag_keys=("group",)),
+        Gauge(f"{table}_oldest_unapplied_seconds", "Age of the oldest published event a reader has not applied",
+              tag_keys=("group",)),
+        Counter(f"{table}_events_republished_total", "Events the delivery audit published again for a reader",
+                tag_keys=("group",)))
+
+
+DELIVERY_AUDIT_METRICS = {t.name: _delivery_audit_metrics(t.name) for t in OUTBOXES.values()}

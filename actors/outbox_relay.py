@@ -22,9 +22,11 @@ import asyncpg
 import ray
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import SpanKind
 
 from actors import metrics
 from actors.background import BackgroundLoopActor
+from actors.tracing import headers_with_context, span_in, start_tracing
 from db import outbox
 from db.pool import connect, create_pool
 
@@ -43,11 +45,13 @@ def is_outage(exc: BaseException) -> bool:
 
 def kafka_record(entry: outbox.OutboxEntry) -> dict[str, Any]:
     """The Kafka message of an outbox row: key = the entity id (booking, vehicle), so one entity's
-    events stay in order on one partition; headers carry the stored event id."""
+    events stay in order on one partition; headers carry the stored event id and, when traced,
+    the current span's W3C trace context (traceparent)."""
     return {
         "key": entry.key.encode(),
         "value": json.dumps(entry.payload, separators=(",", ":")).encode(),
-        "headers": [("event_type", entry.event_type.encode()), ("event_id", entry.event_id.encode())],
+        "headers": headers_with_context(
+            [("event_type", entry.event_type.encode()), ("event_id", entry.event_id.encode())]),
     }
 
 
@@ -106,7 +110,10 @@ class OutboxRelay:
         pending: dict[asyncio.Future, int] = {}
         for i, entry in enumerate(entries):
             try:
-                pending[await producer.send(self.table.topic, **kafka_record(entry))] = i
+                with span_in(entry.trace_context, f"{self.table.topic} publish", SpanKind.PRODUCER,
+                             **{"messaging.system": "kafka", "messaging.destination.name": self.table.topic,
+                                "messaging.message.id": entry.event_id}):
+                    pending[await producer.send(self.table.topic, **kafka_record(entry))] = i
             except Exception as exc:  # rejected before sending, e.g. too large, or no metadata
                 outcomes[i] = exc
         if pending:
@@ -162,7 +169,7 @@ class OutboxRelay:
                         await asyncio.sleep(1)
                 finally:
                     await conn.close()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # a database restart surfaces as any of a dozen asyncpg errors
                 log.warning("outbox LISTEN connection lost: %r", exc)
                 await asyncio.sleep(1)
 
@@ -175,8 +182,8 @@ class OutboxRelay:
                 self._wake.clear()
                 try:
                     settled = await self.drain_once()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("outbox drain failed (database): %r", exc)
+                except Exception as exc:  # the database restarting or a command timing out: try again
+                    log.warning("outbox drain failed: %r", exc)
                     await asyncio.sleep(1)
                     continue
                 if settled >= self.batch_size:
@@ -200,7 +207,8 @@ class OutboxRelayActor(BackgroundLoopActor):
     table may do it)."""
 
     def __init__(self, database_url: str, bootstrap_servers: str, table: outbox.OutboxTable,
-                 batch_size: int, poll_seconds: float):
+                 batch_size: int, poll_seconds: float, otlp_endpoint: str | None = None):
+        start_tracing(otlp_endpoint, "relay")
         self.relay = OutboxRelay(database_url, bootstrap_servers, table, batch_size=batch_size,
                                  poll_seconds=poll_seconds)
         self.start_when_constructed()
@@ -218,7 +226,7 @@ class OutboxRelayActor(BackgroundLoopActor):
                 finally:
                     await conn.close()
                 log.info("%s cleanup deleted %d processed rows", table.name, deleted)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):  # the database down: next hour
+            except Exception:  # the database down or restarting: next hour
                 log.warning("%s cleanup failed", table.name, exc_info=True)
             await asyncio.sleep(CLEANUP_SECONDS)
 

@@ -11,6 +11,7 @@ PostgreSQL; statistics and scores restart (they describe this activation).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -25,13 +26,15 @@ from actors.event_ring import RingRead, RingRegistry
 from actors.telemetry_writer import TelemetryWriter
 from actors.vehicle_rules import HARSH_PENALTY, Alert, AlertChange, AlertRules, VehicleMonitor
 from db import vehicles as repo
-from db.errors import unwrap
+from db.errors import DATABASE_UNAVAILABLE, unwrap
 from db.events import VehicleAlertEvent
 from db.pool import create_pool
 from db.readings import FreezeFrame, ReadingValues
 from db.timestamps import EARLIEST, instant_problem, text_problem
 from db.vehicle_alerts import open_alerts, record_alert_events
 from ml.live import LiveWindow
+
+log = logging.getLogger(__name__)
 
 MAX_SPEED_GAP_SECONDS = 10.0  # SPEED readings further apart say nothing about the distance between
 # A reading from further ahead than a device clock's plausible drift would anchor the vehicle's
@@ -107,7 +110,7 @@ class VehicleEntity(TenantEntity):
     open_commands = frozenset({"register"})
     not_found = "Vehicle not found"
     __slots__ = ("vehicle_id", "registration", "kind", "pids", "dtcs", "connection", "last_seen", "monitor",
-                 "pad_odometer", "pad_change_looked_up")
+                 "pad_odometer", "pad_change_looked_up", "saved_standing")
 
     def __init__(self, vehicle_id: str, registration: Registration | None, kind: "VehicleKind"):
         self.vehicle_id = vehicle_id
@@ -120,6 +123,7 @@ class VehicleEntity(TenantEntity):
         self.monitor = VehicleMonitor(kind.rules)
         self.pad_odometer: PadOdometer | None = None  # read from the database when first needed
         self.pad_change_looked_up = False  # and then known: every change is recorded through this entity
+        self.saved_standing: tuple[str, float] | None = None  # the row's (connection, health_score)
 
     async def load(self) -> None:
         if self.registration is None:
@@ -146,6 +150,7 @@ class VehicleEntity(TenantEntity):
         if row is None:
             return error("CONFLICT", f"Vehicle {self.vehicle_id} is already registered")
         self.registration = Registration.from_row(row)
+        self.saved_standing = standing_of_row(row)
         return {"vehicle": self.view()}
 
     async def on_ingest(self, tenant_id: str, readings: list[ReadingValues],
@@ -182,6 +187,7 @@ class VehicleEntity(TenantEntity):
             changes += dtc_changes
             self.last_seen = max(self.last_seen or at, at)
         self._after_commit(readings, changes)
+        await self._save_standing()
         return {"accepted": len(readings),
                 "alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
 
@@ -216,7 +222,22 @@ class VehicleEntity(TenantEntity):
         if vin and not self.registration.vin:
             await repo.record_vin(self.kind.pool, self.vehicle_id, vin)
             self.registration = replace(self.registration, vin=vin)
+        await self._save_standing()
         return {"connection": status}
+
+    async def _save_standing(self) -> None:
+        """Keep the row's connection and health score (which search counts, db/search.py) as
+        the entity's: one write when either changed, none otherwise. It runs after the command's
+        own commit, so a database that is away only delays it to the next command."""
+        standing = self.connection, self.monitor.health_score(len(self.dtcs))
+        if standing == self.saved_standing:
+            return
+        try:
+            await repo.record_standing(self.kind.pool, self.vehicle_id, *standing)
+        except DATABASE_UNAVAILABLE as exc:  # what was committed stands; the next change writes it
+            log.warning("vehicle %s: connection and health not saved: %r", self.vehicle_id, exc)
+            return
+        self.saved_standing = standing
 
     async def on_record_pad_change(self, tenant_id: str, changed_at: datetime) -> Reply:
         """An operator changed the brake pads: the distance for the brakes model restarts there."""
@@ -301,6 +322,7 @@ class VehicleEntity(TenantEntity):
                 self.monitor.open_alerts = before  # not committed: the next prediction tries again
                 raise
             self._after_commit([], changes)
+            await self._save_standing()
         return {"alerts": [{"change": c.change, **c.alert.to_dict()} for c in changes]}
 
     async def on_get(self, tenant_id: str) -> Reply:
@@ -319,6 +341,10 @@ class VehicleEntity(TenantEntity):
             "driver_score": self.monitor.driver_score,
             "harsh_events": {kind: self.monitor.harsh_events[kind] for kind in HARSH_PENALTY},
         }
+
+
+def standing_of_row(row: dict[str, Any] | None) -> tuple[str, float] | None:
+    return (row["connection"], row["health_score"]) if row else None
 
 
 @lru_cache(maxsize=4096)
@@ -373,7 +399,9 @@ class VehicleKind:
         return await self.streams.read(vehicle_id, cursor, timeout)
 
     async def activate(self, entity_id: str) -> VehicleEntity:
-        entity = VehicleEntity(entity_id, Registration.from_row(await repo.fetch_vehicle(self.pool, entity_id)), self)
+        row = await repo.fetch_vehicle(self.pool, entity_id)
+        entity = VehicleEntity(entity_id, Registration.from_row(row), self)
+        entity.saved_standing = standing_of_row(row)
         await entity.load()
         return entity
 

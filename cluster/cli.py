@@ -11,13 +11,18 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cluster.change_audit import audited_change, change_records
 from cluster.settings import StackSettings
 from ml.datasets import FAMILIES, SIZES
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from ml.registry import Serving
 
 
@@ -29,6 +34,17 @@ def _database_url(settings: StackSettings) -> str:
     if stack_file.exists():
         return json.loads(stack_file.read_text())["database_url"]
     sys.exit("no DATABASE_URL and no running stack (.fleetray/stack.json); start one with `make run`")
+
+
+@asynccontextmanager
+async def _database(settings: StackSettings) -> AsyncIterator[asyncpg.Connection]:
+    from db.pool import connect
+
+    conn = await connect(_database_url(settings))
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def _run(settings: StackSettings) -> None:
@@ -120,26 +136,22 @@ def _status(settings: StackSettings, address: str | None) -> None:
 
 async def _flag(settings: StackSettings, name: str, percentage: int | None) -> None:
     from db.flags import get_flag_percentage, set_flag_percentage
-    from db.pool import connect
 
-    conn = await connect(_database_url(settings))
-    try:
+    async with _database(settings) as conn:
         if percentage is not None:
-            await set_flag_percentage(conn, name, percentage)
+            async with audited_change(conn, "set_flag", "flag", name):
+                await set_flag_percentage(conn, name, percentage)
         print(f"{name}: {await get_flag_percentage(conn, name)}%")
-    finally:
-        await conn.close()
 
 
 async def _outbox(settings: StackSettings, which: str, action: str, event_ids: list[str], days: int) -> None:
     from db import outbox
-    from db.pool import connect
 
     table = outbox.OUTBOXES[which]
-    conn = await connect(_database_url(settings))
-    try:
+    async with _database(settings) as conn:
         if action == "replay":
-            moved = await outbox.replay_dead_letters(conn, table, event_ids or None)
+            async with audited_change(conn, "replay_dead_letters", "outbox", which):
+                moved = await outbox.replay_dead_letters(conn, table, event_ids or None)
             print(f"re-queued {moved} dead-lettered event(s)")
         elif action == "cleanup":
             deleted = await outbox.delete_processed_older_than(conn, table, days)
@@ -149,21 +161,21 @@ async def _outbox(settings: StackSettings, which: str, action: str, event_ids: l
         else:
             stats = await outbox.outbox_stats(conn, table)
             print(f"unprocessed={stats.size} lag_seconds={stats.lag_seconds:.1f} dead_letters={stats.dlq_size}")
-    finally:
-        await conn.close()
 
 
 async def _audit(conn, grace_seconds: float) -> None:
-    """Per booking consumer group, the events published more than the grace period ago that it
-    has not applied (the delivery audit republishes them once the group has caught up)."""
-    from actors.consumers import CONSUMER_EFFECTS
+    """Per reader of an outbox's topic (booking consumer groups, the fleet alert feed), the events
+    published more than the grace period ago that it has not applied (the delivery audit
+    republishes them once the reader has caught up)."""
+    from actors.delivery_audit import AUDITED
     from db.delivery_audit import AUDIT_BATCH, unapplied_events
 
-    for group in CONSUMER_EFFECTS:
-        found = await unapplied_events(conn, group, grace_seconds, None)
+    for reader, table in AUDITED.items():
+        found = await unapplied_events(conn, table, reader, grace_seconds, None)
         count = f"{AUDIT_BATCH}+" if len(found.row_ids) == AUDIT_BATCH else str(len(found.row_ids))
         oldest = "" if found.oldest_published_at is None else f", oldest published {found.oldest_age_seconds:.0f} s ago"
-        print(f"{group}: {count} event(s) published more than {grace_seconds:.0f} s ago not applied{oldest}")
+        print(f"{reader}: {count} {table.name} event(s) published more than {grace_seconds:.0f} s ago "
+              f"not applied{oldest}")
 
 
 BRIDGE_STATUS_SECONDS = 5.0
@@ -171,11 +183,13 @@ BRIDGE_STATUS_SECONDS = 5.0
 
 async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remove: bool) -> None:
     """Attach the adapters of config_path to the running stack; in the foreground, print their
-    status every few seconds until Ctrl-C removes them (a bridge Ray restarted resumes by itself)."""
+    status every few seconds until Ctrl-C removes them (a bridge Ray restarted resumes by itself).
+    Attaching and removing are audited, for each tenant the file names."""
     import ray
 
     from actors.topology import RAY_NAMESPACE
-    from device_bridge.attach import attach, bridge_stats, detach as detach_bridges
+    from db.audit import insert_audit_records
+    from device_bridge.attach import attach, detach as detach_bridges
     from device_bridge.config import ConfigError, load_config
 
     try:
@@ -186,10 +200,21 @@ async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remo
     # RAY_ADDRESS, else the local cluster `fleetray run` started (stack.json does not name it).
     ray.init(address=settings.ray_address or "auto", namespace=RAY_NAMESPACE, log_to_driver=False)
     stem = config_path.stem
+    tenants = sorted({a.tenant_id for a in config.adapters})
+
+    async def remove_bridges() -> list[str]:
+        async with _database(settings) as conn, audited_change(conn, "remove_bridges", "bridge", stem, tenants):
+            return await detach_bridges(stem)
+
     if remove:
-        print(f"removed {len(await detach_bridges(stem))} bridge actor(s) of {config_path}")
+        print(f"removed {len(await remove_bridges())} bridge actor(s) of {config_path}")
         return
-    bridges, registered = await attach(config, stem)
+    async with _database(settings) as conn:
+        async with audited_change(conn, "attach_bridges", "bridge", stem, tenants):
+            bridges, registered = await attach(config, stem)
+        tenant_of = {a.vehicle_id: a.tenant_id for a in config.adapters}
+        await insert_audit_records(conn, [record for vehicle_id in registered for record in change_records(
+            "register_vehicle", "vehicle", vehicle_id, "ok", [tenant_of[vehicle_id]])])
     print(f"attached {len(config.adapters)} adapter(s) of {config_path}:")
     for b in bridges:
         print(f"  {b.name}  tenant {b.tenant_id}: {', '.join(b.vehicle_ids)}")
@@ -198,24 +223,30 @@ async def _bridge(settings: StackSettings, config_path: Path, detach: bool, remo
     if detach:
         print(f"detached; remove them with: fleetray bridge --config {config_path} --remove")
         return
+    try:
+        await _print_bridge_status_until_stopped(bridges)
+    finally:
+        print(f"removed {len(await remove_bridges())} bridge actor(s)", flush=True)
+
+
+async def _print_bridge_status_until_stopped(bridges: list) -> None:
+    from device_bridge.attach import bridge_stats
+
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     print("Ctrl-C removes them", flush=True)
-    try:
-        delivered, since = None, time.monotonic()
-        while not stop.is_set():
-            stats = await bridge_stats(bridges)
-            total, now = sum(s["delivered"] for s in stats if s), time.monotonic()
-            rate = max(0.0, total - delivered) / (now - since) if delivered is not None else 0.0
-            delivered, since = total, now
-            print(_bridge_status_line(bridges, stats, rate), flush=True)
-            try:
-                await asyncio.wait_for(stop.wait(), BRIDGE_STATUS_SECONDS)
-            except asyncio.TimeoutError:
-                pass
-    finally:
-        print(f"removed {len(await detach_bridges(stem))} bridge actor(s)", flush=True)
+    delivered, since = None, time.monotonic()
+    while not stop.is_set():
+        stats = await bridge_stats(bridges)
+        total, now = sum(s["delivered"] for s in stats if s), time.monotonic()
+        rate = max(0.0, total - delivered) / (now - since) if delivered is not None else 0.0
+        delivered, since = total, now
+        print(_bridge_status_line(bridges, stats, rate), flush=True)
+        try:
+            await asyncio.wait_for(stop.wait(), BRIDGE_STATUS_SECONDS)
+        except asyncio.TimeoutError:
+            pass
 
 
 def _bridge_status_line(bridges: list, stats: list[dict | None], rate: float) -> str:
@@ -231,31 +262,33 @@ def _bridge_status_line(bridges: list, stats: list[dict | None], rate: float) ->
 
 async def _registry(settings: StackSettings, args: argparse.Namespace) -> None:
     """fleetray model list | register | promote | rollback, against the stack's database."""
-    from db.pool import connect
     from ml.registry import ModelRegistry, RegistryError
 
-    conn = await connect(_database_url(settings))
-    try:
-        registry = ModelRegistry(conn, settings.model_registry_uri)
-        if args.model_command == "register":
-            version = await registry.register(args.dir, args.name)
-            print(f"registered {args.dir} as version {version}" + (f" of {args.name}" if args.name else ""))
-        elif args.model_command == "promote":
-            _print_serving(await registry.promote(args.name, args.version, args.traffic))
-        elif args.model_command == "rollback":
-            _print_serving(await registry.rollback(args.name))
-        else:
-            models = await registry.list(args.name)
-            if not models:
-                print("no registered models" + (f" named {args.name}" if args.name else ""))
-            for m in models:
-                print(f"{m.name:12} v{m.version:<4} {m.status:10} {m.created_at:%Y-%m-%d %H:%M} "
-                      f"data {m.data_fingerprint[:12]}  {m.artifact_uri}")
-    except RegistryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        await conn.close()
+    async with _database(settings) as conn:
+        try:
+            registry = ModelRegistry(conn, settings.model_registry_uri)
+            if args.model_command == "register":
+                async with audited_change(conn, "register_model", "model", args.name or str(args.dir)):
+                    version = await registry.register(args.dir, args.name)
+                print(f"registered {args.dir} as version {version}" + (f" of {args.name}" if args.name else ""))
+            elif args.model_command == "promote":
+                async with audited_change(conn, "promote_model", "model", f"{args.name}/{args.version}"):
+                    serving = await registry.promote(args.name, args.version, args.traffic)
+                _print_serving(serving)
+            elif args.model_command == "rollback":
+                async with audited_change(conn, "rollback_model", "model", args.name):
+                    serving = await registry.rollback(args.name)
+                _print_serving(serving)
+            else:
+                models = await registry.list(args.name)
+                if not models:
+                    print("no registered models" + (f" named {args.name}" if args.name else ""))
+                for m in models:
+                    print(f"{m.name:12} v{m.version:<4} {m.status:10} {m.created_at:%Y-%m-%d %H:%M} "
+                          f"data {m.data_fingerprint[:12]}  {m.artifact_uri}")
+        except RegistryError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(1)
 
 
 def _print_serving(serving: Serving) -> None:

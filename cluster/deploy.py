@@ -45,12 +45,13 @@ def system_args(settings: StackSettings) -> SystemArgs:
         model_registry_uri=settings.model_registry_uri, entity_idle_seconds=settings.entity_idle_seconds,
         alert_rules=settings.alert_rules, relay_batch_size=settings.relay_batch_size,
         relay_poll_seconds=settings.relay_poll_seconds, maintenance_sweep_seconds=settings.maintenance_sweep_seconds,
-        delivery_grace_seconds=settings.delivery_grace_seconds)
+        delivery_grace_seconds=settings.delivery_grace_seconds, otlp_endpoint=settings.otel_exporter_otlp_endpoint)
 
 
 def api_args(settings: StackSettings) -> ApiArgs:
     return ApiArgs(database_url=settings.database_url, model_registry_uri=settings.model_registry_uri,
                    auth=settings.auth, webhook_secrets=settings.webhook_secrets,
+                   otlp_endpoint=settings.otel_exporter_otlp_endpoint,
                    **({} if settings.rate_limits is None else {"rate_limits": settings.rate_limits}))
 
 

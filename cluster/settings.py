@@ -34,11 +34,16 @@ class StackSettings(BaseSettings):
     # Where ml/registry.py stores model versions: a directory or any fsspec URI (s3://...).
     model_registry_uri: str = Field(default_factory=lambda data: str(Path(data["state_dir"]) / "registry"))
     # Train, register and promote a default model of each family that has no promoted version
-    # when the stack starts (ml/defaults.py); 0 skips it.
+    # when the stack starts (ml/defaults.py); 0 skips it. Trained on a simulated fleet of
+    # default_model_size (ml/datasets.py SIZES): the "small" engine model only notices the demo
+    # fleet's failing engine in its last days, the "medium" one about halfway.
     train_missing_models: bool = True
+    default_model_size: Literal["small", "medium", "full"] = "medium"
     database_url: str | None = _unprefixed("DATABASE_URL")
     kafka_bootstrap_servers: str | None = _unprefixed("KAFKA_BOOTSTRAP_SERVERS")
     ray_address: str | None = _unprefixed("RAY_ADDRESS")
+    # OpenTelemetry's own variable: the OTLP/HTTP collector that receives fleetray's spans.
+    otel_exporter_otlp_endpoint: str | None = _unprefixed("OTEL_EXPORTER_OTLP_ENDPOINT")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     metrics_port: int = 9464

@@ -47,9 +47,15 @@ DEMO_BRIDGE = f"{BRIDGE_PREFIX}demo"
 # HAProxy's `timeout client` (an hour by default) is how long a client may stall, sending
 # nothing and taking nothing, before its connection is closed; streams stay busier than 60 s,
 # as SSE sends a ping every 15 s and uvicorn's WebSockets every 20 s.
+# HAProxy marks a replica down after `fall` health checks in a row went unanswered for 5 s each
+# (2 by default) and sends its requests to Serve's proxy, a slower path that queued them for
+# tens of seconds: under the load test's 1,000 users a saturated replica answers its health check
+# late without being dead. Six (30 s) keeps it; a replica that dies is taken out at once anyway,
+# by the connection errors of live traffic (HAProxy's `observe layer4`) and by Serve's controller.
 SERVE_FAST_PATH_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1",
                        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1",
-                       "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2"}
+                       "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+                       "RAY_SERVE_HAPROXY_HEALTH_CHECK_FALL": "6"}
 # HAProxy's own metrics and stats listeners default to the fixed ports 9101 and 8404, so a
 # second stack on the machine (a benchmark beside `make run`) could not start its HAProxy: each
 # stack that starts Ray picks free ones (nothing outside the stack talks to them).
@@ -140,6 +146,7 @@ class LocalStack:
 
         s = self.settings
         promoted = await ensure_served_models(ModelRegistry(self.pool, s.model_registry_uri), s.state_dir / "models",
+                                              size=s.default_model_size,
                                               progress=lambda line: print(line, flush=True))
         for family, version in promoted.items():
             log.info("serving %s v%d", family, version)

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from actors.consumers import CONSUMER_EFFECTS, group_lag
+from actors.delivery_audit import AUDITED
 from actors.entity_runtime import SHARD_MARK
 from actors.topology import BRIDGE_PREFIX, CONSUMER_MARK, DELIVERY_AUDIT, RELAY_MARK, actor, actor_names
 from db.outbox import OUTBOXES, outbox_stats
@@ -63,6 +64,7 @@ async def system_status(pool: asyncpg.Pool, bootstrap_servers: str, registry_uri
         "shards": of(SHARD_MARK),
         "relays": of(RELAY_MARK),
         "outboxes": outboxes,
+        "delivery_audit": audit,
         "consumer_groups": {group: {"lag": group_lag_value, "audit": audit.get(group), "members": {
             name: s for name, s in of(CONSUMER_MARK).items() if name.startswith(f"{group}{CONSUMER_MARK}")}}
             for group, group_lag_value in zip(CONSUMER_EFFECTS, lags)},
@@ -70,6 +72,14 @@ async def system_status(pool: asyncpg.Pool, bootstrap_servers: str, registry_uri
         "models": models,
         "other": {name: stats[name] for name in names if not any(mark in name for mark in MARKS)},
     }
+
+
+def _delivery(audit: dict[str, Any] | None) -> str:
+    """A reader's delivery audit, as an operator reads it."""
+    if audit is None:
+        return "not audited yet"
+    return (f"unapplied {audit['unapplied']} (oldest {audit['oldest_unapplied_seconds']} s), "
+            f"republished {audit['republished']}")
 
 
 def _answering(stats: dict[str, Any] | None, text: str) -> str:
@@ -88,13 +98,14 @@ def format_status(status: dict[str, Any]) -> str:
               for name, s in status["relays"].items()]
     lines.append("outboxes:")
     lines += [f"  {o['table']:28} backlog {o['unpublished']}, lag {o['lag_seconds']} s, "
-              f"dead letters {o['dead_letters']}" for o in status["outboxes"].values()]
+              f"dead letters {o['dead_letters']}" + "".join(
+                  f"; {reader} {_delivery(status['delivery_audit'].get(reader))}" for reader, table in AUDITED.items()
+                  if table.name == o["table"] and reader not in status["consumer_groups"])
+              for o in status["outboxes"].values()]
     lines.append("consumer groups:")
     for group, g in status["consumer_groups"].items():
         lag = "unknown" if g["lag"] is None else g["lag"]
-        audit = g["audit"]
-        delivery = ("" if audit is None else f", unapplied {audit['unapplied']} (oldest "
-                    f"{audit['oldest_unapplied_seconds']} s), republished {audit['republished']}")
+        delivery = "" if g["audit"] is None else f", {_delivery(g['audit'])}"
         lines.append(f"  {group:28} lag {lag}, {len(g['members'])} member(s){delivery}")
         lines += [f"    {name:26} " + _answering(s, s and f"applied {s['applied']}, duplicates {s['duplicates']}, "
                                                     f"partitions {sorted(s['positions'])}")

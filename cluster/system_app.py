@@ -70,6 +70,8 @@ class SystemArgs(BaseModel):
     delivery_grace_seconds: float = Field(default=30.0, gt=0)
     # 0: no maintenance sweep.
     maintenance_sweep_seconds: float = Field(default=60.0, ge=0)
+    # Where the booking shards, relays and consumers send their spans (OTLP/HTTP); None: no tracing.
+    otlp_endpoint: str | None = None
 
 
 class Scale(BaseModel):
@@ -100,7 +102,7 @@ def shard_coordinators(args: SystemArgs, pool) -> dict[str, ShardCoordinator]:
     """One per entity kind, each kind's shards given only what its entities need."""
     return {kind_name: ShardCoordinator(kind_name, kind_path, config, args.entity_idle_seconds, args.database_url, pool)
             for (kind_name, kind_path), config in (
-                (BOOKING_KIND, {"database_url": args.database_url}),
+                (BOOKING_KIND, {"database_url": args.database_url, "otlp_endpoint": args.otlp_endpoint}),
                 (VEHICLE_KIND, {"database_url": args.database_url, "alert_rules": args.alert_rules}))}
 
 
@@ -114,17 +116,17 @@ def loop_actors(args: SystemArgs, scale: Scale) -> dict[str, Callable[[], ray.ac
     wanted = {
         relay_name(table, i): lambda table=table, i=i: _detached(OutboxRelayActor, relay_name(table, i)).remote(
             args.database_url, args.kafka_bootstrap_servers, table,
-            batch_size=args.relay_batch_size, poll_seconds=args.relay_poll_seconds)
+            batch_size=args.relay_batch_size, poll_seconds=args.relay_poll_seconds, otlp_endpoint=args.otlp_endpoint)
         for table, i in relays}
     wanted.update({
         consumer_name(group, i): lambda group=group, i=i: _detached(
             BookingEventConsumerActor, consumer_name(group, i)).remote(
-            group, args.database_url, args.kafka_bootstrap_servers)
+            group, args.database_url, args.kafka_bootstrap_servers, args.otlp_endpoint)
         for group in CONSUMER_EFFECTS for i in range(scale.consumers_per_group)})
     wanted[DELIVERY_AUDIT] = lambda: _detached(DeliveryAuditActor, DELIVERY_AUDIT).remote(
         args.database_url, args.kafka_bootstrap_servers, args.delivery_grace_seconds)
     wanted[FLEET_ALERT_FEED] = lambda: _detached(FleetAlertFeedActor, FLEET_ALERT_FEED).remote(
-        args.kafka_bootstrap_servers)
+        args.kafka_bootstrap_servers, args.database_url)
     if args.maintenance_sweep_seconds:
         wanted[MAINTENANCE_SWEEP] = lambda: _detached(MaintenanceSweepActor, MAINTENANCE_SWEEP).remote(
             args.database_url, args.model_registry_uri, args.maintenance_sweep_seconds)

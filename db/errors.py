@@ -6,6 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
+# The database cannot be reached, is restarting or dropped the connection: the same request may
+# go through when sent again (every write the API takes is idempotent when repeated). asyncpg's
+# InternalClientError is a connection left in a broken state by a restart ("cannot switch to
+# state 12"), seen once in a 30-minute fault soak.
+DATABASE_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                        asyncpg.OperatorInterventionError, asyncpg.exceptions.InternalClientError)
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable for a moment; please retry"
+
 
 class DomainError(Exception):
     def __init__(self, code: str, message: str):

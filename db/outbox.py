@@ -47,6 +47,7 @@ class OutboxEntry:
     event_type: str
     payload: dict[str, Any]
     retry_count: int
+    trace_context: dict[str, str] | None = None  # W3C, of the transaction that wrote the event
 
 
 async def insert_events(conn: asyncpg.Connection, table: OutboxTable,
@@ -66,7 +67,8 @@ async def claim_batch(conn: asyncpg.Connection, table: OutboxTable, limit: int) 
     Must run inside a transaction: the row locks last until it ends.
     """
     rows = await conn.fetch(
-        f"""SELECT id, event_id, {table.key_column} AS key, event_type, event_payload, retry_count
+        f"""SELECT id, event_id, {table.key_column} AS key, event_type, event_payload, retry_count,
+                   trace_context
               FROM {table.name}
              WHERE processed_at IS NULL AND next_attempt_at <= now()
              ORDER BY id
@@ -76,7 +78,7 @@ async def claim_batch(conn: asyncpg.Connection, table: OutboxTable, limit: int) 
     )
     return [
         OutboxEntry(r["id"], str(r["event_id"]), str(r["key"]), r["event_type"],
-                    r["event_payload"], r["retry_count"])
+                    r["event_payload"], r["retry_count"], r["trace_context"])
         for r in rows
     ]
 
@@ -105,8 +107,9 @@ async def record_failure(conn: asyncpg.Connection, table: OutboxTable, entry: Ou
         await conn.execute(
             f"""WITH moved AS (DELETE FROM {table.name} WHERE id = $1 RETURNING *)
                 INSERT INTO {table.dlq} (id, event_id, {table.key_column}, event_type, event_payload,
-                                         created_at, retry_count, last_error)
-                SELECT id, event_id, {table.key_column}, event_type, event_payload, created_at, $2, $3
+                                         created_at, retry_count, last_error, trace_context)
+                SELECT id, event_id, {table.key_column}, event_type, event_payload, created_at, $2, $3,
+                       trace_context
                   FROM moved""",
             entry.id, attempts, error,
         )
@@ -131,8 +134,10 @@ async def replay_dead_letters(conn: asyncpg.Connection, table: OutboxTable,
                   DELETE FROM {table.dlq}
                    WHERE $1::uuid[] IS NULL OR event_id = ANY($1::uuid[])
                RETURNING *)
-                INSERT INTO {table.name} (event_id, {table.key_column}, event_type, event_payload, created_at)
-                SELECT event_id, {table.key_column}, event_type, event_payload, created_at FROM moved
+                INSERT INTO {table.name} (event_id, {table.key_column}, event_type, event_payload, created_at,
+                                          trace_context)
+                SELECT event_id, {table.key_column}, event_type, event_payload, created_at, trace_context
+                  FROM moved
                 RETURNING id""",
             event_ids,
         )

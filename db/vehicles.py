@@ -29,6 +29,12 @@ async def record_vin(conn, vehicle_id: str, vin: str) -> None:
     await conn.execute("UPDATE vehicles SET vin = $2 WHERE id = $1 AND vin IS NULL", vehicle_id, vin)
 
 
+async def record_standing(conn, vehicle_id: str, connection: str, health_score: float) -> None:
+    """The vehicle's connection and health as its entity last saw them (for search facets)."""
+    await conn.execute("UPDATE vehicles SET connection = $2, health_score = $3 WHERE id = $1",
+                       vehicle_id, connection, health_score)
+
+
 async def list_vehicles(conn, tenant_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(
         "SELECT * FROM vehicles WHERE tenant_id = $1 ORDER BY id", tenant_id)]
@@ -125,6 +131,11 @@ async def record_dtc_report(conn: asyncpg.Connection, *, vehicle_id: str, tenant
                                         freeze_frame)
                VALUES ($1, $2, $3, $4, $5, $5, $6)""",
             [(vehicle_id, tenant_id, code, codes[code], at, (freeze_frames or {}).get(code)) for code in new])
+        if new:  # the tenant's catalogue of codes, which search reads (db/search.py)
+            await conn.execute(
+                """INSERT INTO tenant_trouble_codes (tenant_id, code, description)
+                   SELECT $1, * FROM unnest($2::text[], $3::text[]) ON CONFLICT DO NOTHING""",
+                tenant_id, new, [codes[code] for code in new])
         await conn.execute(
             """UPDATE dtc_history SET last_seen = $2 WHERE vehicle_id = $1 AND cleared_at IS NULL
                AND code = ANY($3::text[])""", vehicle_id, at, sorted(set(codes) & open_codes))

@@ -2,8 +2,7 @@
 without a manual step: a family that has never been promoted, or whose stable version is of an
 input layout this release cannot run (a registry from an older checkout), gets its newest
 registered version that fits promoted, or, when none fits, a model trained (with progress
-lines), registered and promoted. The stack's default size is "medium": the "small" engine model only
-notices the demo fleet's failing engine in its last days, the medium one about halfway."""
+lines), registered and promoted (of the size the stack's settings name, FLEETRAY_DEFAULT_MODEL_SIZE)."""
 
 from __future__ import annotations
 
@@ -17,10 +16,7 @@ from ml.inputs import layout_problem
 from ml.registry import ModelRegistry
 
 
-DEFAULT_SIZE = "medium"
-
-
-async def ensure_served_models(registry: ModelRegistry, work_dir: Path, size: str = DEFAULT_SIZE,
+async def ensure_served_models(registry: ModelRegistry, work_dir: Path, size: str,
                                progress: Callable[[str], None] = print,
                                families: Iterable[str] = FAMILIES) -> dict[str, int]:
     """Returns the version now serving each family that had none it could run."""
@@ -38,8 +34,7 @@ async def ensure_served_models(registry: ModelRegistry, work_dir: Path, size: st
             version = fitting[-1].version
             progress(f"{family}: promoting the newest registered version that fits, v{version}")
         else:
-            progress(f"{family}: the registry has no model that fits; training a {size} default "
-                     "(about a minute on 2 cores)")
+            progress(f"{family}: the registry has no model that fits; training a {size} default")
             artifact = await asyncio.to_thread(train.train, family, size, work_dir / family, progress=progress)
             version = await registry.register(artifact)
         await registry.promote(family, version)

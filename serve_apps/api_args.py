@@ -16,3 +16,5 @@ class ApiArgs(BaseModel):
     webhook_secrets: dict[str, str] = Field(default_factory=dict)
     # Per route group (serve_apps/rate_limits.py ROUTE_GROUPS); a group left out is not limited.
     rate_limits: dict[str, RouteGroupLimits] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    # Where the API replicas send their spans (OTLP/HTTP base URL); None: no tracing.
+    otlp_endpoint: str | None = None

@@ -8,12 +8,9 @@ import logging
 import asyncpg
 
 from db.audit import AuditRecord, insert_audit_records
+from db.errors import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
-
-# The database could not be reached or is restarting: the same write will go through later.
-UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-               asyncpg.OperatorInterventionError)
 
 
 class AuditWriter:
@@ -60,7 +57,7 @@ class AuditWriter:
             try:
                 await insert_audit_records(self.pool, records)
                 return
-            except UNAVAILABLE as exc:
+            except DATABASE_UNAVAILABLE as exc:
                 log.warning("audit write failed, retrying: %r", exc)
                 await asyncio.sleep(1)
 

@@ -1,22 +1,22 @@
 """Booking routes: create, read, complete and cancel (ADR-023).
 
 Each request is routed to the booking's entity actor; the route only validates, checks the
-feature flag, maps the entity's reply to HTTP, and records metrics and the audit log.
+feature flag, maps the entity's reply to HTTP, and records metrics; each change is audited
+(serve_apps/audited.py).
 """
 
 import logging
 import secrets
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 
-from db.audit import AuditRecord
 from db.errors import DomainError
 from db.flags import BOOKING_CANCELLATION_FLAG
 from serve_apps import metrics
+from serve_apps.audited import AuditEntry, audited
 from serve_apps.auth import Principal, operator_of, principal_of
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.schemas import (
@@ -42,12 +42,14 @@ def new_confirmation_code() -> str:
 
 @router.post("", status_code=201, response_model=BookingResponse)
 async def create_booking(body: CreateBookingRequest, request: Request, svc: Services = Depends(services),
-                         idempotency_key: IdempotencyKey = None) -> BookingResponse:
+                         idempotency_key: IdempotencyKey = None,
+                         audit: AuditEntry = audited("create_booking", "booking")) -> BookingResponse:
     """With an Idempotency-Key the booking's id is derived from the caller and the key, so a
     retried request reaches the entity that the first one created, which answers with it."""
     who = principal_of(request)
     booking_id = (uuid.uuid4() if idempotency_key is None else
                   uuid.uuid5(IDEMPOTENT_BOOKINGS, f"{who.tenant_id}\n{who.user_id}\n{idempotency_key}"))
+    audit.target_id = str(booking_id)
     booking = await svc.bookings.create(
         booking_id, tenant_id=who.tenant_id, user_id=who.user_id, resource_id=body.resource_id,
         confirmation_code=new_confirmation_code(), starts_at=body.starts_at, ends_at=body.ends_at)
@@ -63,15 +65,16 @@ async def get_booking(booking_id: uuid.UUID, request: Request,
 
 
 @router.post("/{booking_id}/complete", response_model=BookingResponse)
-async def complete_booking(booking_id: uuid.UUID, request: Request,
-                           svc: Services = Depends(services)) -> BookingResponse:
+async def complete_booking(booking_id: uuid.UUID, request: Request, svc: Services = Depends(services),
+                           _: AuditEntry = audited("complete_booking", "booking", "booking_id")) -> BookingResponse:
     who = operator_of(request, "complete bookings")
     return BookingResponse.from_row(await svc.bookings.complete(booking_id, tenant_id=who.tenant_id))
 
 
 @router.post("/{booking_id}/cancel", response_model=CancellationResponse)
 async def cancel_booking(booking_id: uuid.UUID, body: CancelBookingRequest, request: Request,
-                         svc: Services = Depends(services)) -> CancellationResponse:
+                         svc: Services = Depends(services),
+                         audit: AuditEntry = audited("cancel_booking", "booking", "booking_id")) -> CancellationResponse:
     """ADR-023 cancel: 200 with the (stored) cancellation; idempotent for repeats."""
     who = principal_of(request)
     started = time.perf_counter()
@@ -81,18 +84,18 @@ async def cancel_booking(booking_id: uuid.UUID, body: CancelBookingRequest, requ
             raise ApiError("FEATURE_DISABLED", "Booking cancellation is not enabled for this user")
         cancellation = await svc.bookings.cancel(booking_id, tenant_id=who.tenant_id, user_id=who.user_id,
                                                  reason=body.reason, notes=body.notes)
-        outcome = "already_cancelled" if cancellation.already_cancelled else "cancelled"
+        outcome = audit.outcome = "already_cancelled" if cancellation.already_cancelled else "cancelled"
         return CancellationResponse.from_row(cancellation.booking)
     except DomainError as exc:
         outcome = exc.code
         raise
     finally:
-        _observe_cancel(svc, who, booking_id, outcome, started, request)
+        _observe_cancel(who, booking_id, outcome, started, request)
 
 
-def _observe_cancel(svc: Services, who: Principal, booking_id: uuid.UUID, outcome: str,
-                    started: float, request: Request) -> None:
-    """Metrics, the audit record (written in the background) and one JSON log line."""
+def _observe_cancel(who: Principal, booking_id: uuid.UUID, outcome: str, started: float,
+                    request: Request) -> None:
+    """Metrics and one JSON log line."""
     elapsed = time.perf_counter() - started
     status = {"cancelled": "success", "already_cancelled": "success", "CONFLICT": "conflict"}.get(
         outcome, "error")
@@ -100,12 +103,6 @@ def _observe_cancel(svc: Services, who: Principal, booking_id: uuid.UUID, outcom
     metrics.CANCELLATION_DURATION.observe(elapsed)
     if status == "error":
         metrics.CANCELLATION_ERRORS.inc(tags={"error_type": outcome})
-    request_id = request.state.request_id
-    svc.audit.record(AuditRecord(
-        occurred_at=datetime.now(timezone.utc), action="cancel_booking",
-        tenant_id=who.tenant_id, user_id=who.user_id,
-        ip_address=request.client.host if request.client else None,
-        booking_id=str(booking_id), outcome=outcome, request_id=request_id))
-    log.info("cancel_booking", extra={"request_id": request_id, "booking_id": str(booking_id),
+    log.info("cancel_booking", extra={"request_id": request.state.request_id, "booking_id": str(booking_id),
                                       "user_id": who.user_id, "outcome": outcome,
                                       "duration_ms": round(elapsed * 1000, 2)})

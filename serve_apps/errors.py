@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError, WebSocketRequestValidatio
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from db.errors import DomainError
+from db.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, DomainError
 from db.events import CANCELLATION_REASONS
 
 STATUS_OF_CODE = {
@@ -81,6 +81,11 @@ def install_error_handlers(app: FastAPI) -> None:
         # UNAVAILABLE passes (a shard restarting, a model loading): say when to ask again.
         headers = {"Retry-After": "1"} if exc.code == "UNAVAILABLE" else getattr(exc, "headers", None)
         return error_response(exc.code, exc.message, headers)
+
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return error_response("UNAVAILABLE", DATABASE_UNAVAILABLE_MESSAGE, {"Retry-After": "1"})
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,22 +13,30 @@ from ray.serve.handle import DeploymentHandle
 
 from actors.gc_tuning import tune_for_many_long_lived_objects
 from actors.logs import configure_serve_replica_logging
+from actors.tracing import start_tracing
 from ml.deployments import DEPLOYMENT_DEFAULTS
-from serve_apps import bookings, fleet, health, models, predictions, streams, vehicles, webhooks
+from serve_apps import audit_log, bookings, fleet, health, models, predictions, search, streams, vehicles, webhooks
 from serve_apps.api_args import ApiArgs
+from serve_apps.api_docs import install_api_docs
 from serve_apps.errors import declare_400_for_invalid_requests, install_error_handlers
 from serve_apps.middleware import RequestContextMiddleware
 from serve_apps.services import Services, open_services
 
 
 def create_app(services: Services | None = None) -> FastAPI:
-    """The FastAPI app; `services` is None only where no request is served (OpenAPI export)."""
-    app = FastAPI(title="fleetray", version="0.1.0")
+    """The FastAPI app; `services` is None only where no request is served (OpenAPI export).
+
+    In a replica that traces (actors/tracing.py), FastAPI's own OpenTelemetry support makes each
+    request a server span, continuing a client's traceparent: one span per request, without
+    spans of each dependency and of serialisation."""
+    app = FastAPI(title="fleetray", version="0.1.0", telemetry={"operation_spans": False},
+                  docs_url=None, redoc_url=None)
     app.state.services = services
+    install_api_docs(app)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, verifier=services.verifier if services else None,
                        rate_limiter=services.rate_limiter if services else None)
-    for area in (health, bookings, vehicles, predictions, streams, fleet, webhooks, models):
+    for area in (health, bookings, vehicles, predictions, streams, fleet, search, webhooks, models, audit_log):
         app.include_router(area.router)
     generate_openapi = app.openapi
 
@@ -46,6 +54,7 @@ class FleetApi:
     async def __init__(self, args: ApiArgs, model_servers: dict[str, DeploymentHandle]):
         """model_servers: the handle of each model family's deployment (ml/serving.py)."""
         configure_serve_replica_logging()
+        start_tracing(args.otlp_endpoint, "api")
         self.services = await open_services(args, model_servers)
         tune_for_many_long_lived_objects()
 

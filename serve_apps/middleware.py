@@ -10,12 +10,14 @@ import re
 import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serve_apps.api_docs import ASSETS_PATH, DOCS_PATH
 from serve_apps.auth import InvalidToken, TokenVerifier
 from serve_apps.errors import error_response
 from serve_apps.rate_limits import TELEMETRY_VEHICLE, RateLimiter, route_group
 from serve_apps.webhooks import PATH_PREFIX as WEBHOOK_PREFIX
 
-PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", DOCS_PATH, "/openapi.json"})
+PUBLIC_PREFIXES = (f"{ASSETS_PATH}/",)
 SIGNED_PREFIXES = (WEBHOOK_PREFIX,)  # no bearer token: each request carries its own signature
 MAX_BODY_BYTES = 64 * 1024
 # Telemetry batches (5,000 readings) and model requests (256 instances) need more.
@@ -84,7 +86,7 @@ class RequestContextMiddleware:
                 return
             receive = _replay(buffered, receive)
 
-        if path not in PUBLIC_PATHS and not path.startswith(SIGNED_PREFIXES):
+        if path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES + SIGNED_PREFIXES):
             auth = headers.get(b"authorization", b"").decode("latin-1")
             scheme, _, token = auth.partition(" ")
             try:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from db import vehicles as repo
 from db.readings import PID_PATTERN
 from db.tenancy import tenant_scope
+from serve_apps.audited import AuditEntry, audited
 from serve_apps.auth import operator_of, principal_of
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.input_types import Instant, VehicleIdPath
@@ -31,8 +32,9 @@ async def own_vehicle(conn, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-async def register_vehicle(body: RegisterVehicleRequest, request: Request,
-                           svc: Services = Depends(services)) -> dict[str, Any]:
+async def register_vehicle(body: RegisterVehicleRequest, request: Request, svc: Services = Depends(services),
+                           audit: AuditEntry = audited("register_vehicle", "vehicle")) -> dict[str, Any]:
+    audit.target_id = body.vehicle_id
     who = operator_of(request, "register vehicles")
     return await svc.vehicles.register(body.vehicle_id, tenant_id=who.tenant_id, name=body.name, vin=body.vin,
                                        adapter=body.adapter)
@@ -40,7 +42,8 @@ async def register_vehicle(body: RegisterVehicleRequest, request: Request,
 
 @router.post("/{vehicle_id}/brake-pad-changes", status_code=201)
 async def record_pad_change(vehicle_id: VehicleIdPath, body: PadChangeRequest, request: Request,
-                            svc: Services = Depends(services)) -> dict[str, Any]:
+                            svc: Services = Depends(services),
+                            _: AuditEntry = audited("record_brake_pad_change", "vehicle", "vehicle_id")) -> dict[str, Any]:
     """Operator only: the brake pads were changed (the brakes model needs the distance since)."""
     who = operator_of(request, "record brake pad changes")
     return await svc.vehicles.record_pad_change(vehicle_id, tenant_id=who.tenant_id,

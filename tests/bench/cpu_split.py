@@ -25,6 +25,8 @@ def role_of(process: psutil.Process) -> str:
     title = " ".join(cmdline) if cmdline else name
     if match := _RAY_TITLE.match(title):
         return "ray::" + match.group(1)
+    if "tests.bench.plain_cancel" in title:  # before postgres: its arguments name a postgresql:// URL
+        return "plain service"
     if name.startswith("postgres") or "postgres:" in title:
         return "postgres"
     for marker, role in (("tests.bench.closed_loop", "load generator"), ("locust", "load generator"),

@@ -21,10 +21,9 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 
 from db import vehicles as repo
-from db.embedded import replace_database
-from db.migrate import apply_migrations
 from ml.live import LIVE_WINDOWS
 from ml.simulator import PIDS, SAMPLE_SECONDS, SAMPLES_PER_DAY
+from tests.bench.scratch import scratch_database
 
 SCRATCH = "engine_window_cost"
 TRIPS_PER_DAY = 6
@@ -53,12 +52,7 @@ async def read_window(conn: asyncpg.Connection, vehicle_id: str, latest: datetim
 
 async def main(vehicles: int, days: int, repeats: int) -> None:
     server = os.environ["DATABASE_URL"]
-    admin = await asyncpg.connect(server)
-    await admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
-    await admin.execute(f"CREATE DATABASE {SCRATCH}")
-    dsn = replace_database(server, SCRATCH)
-    try:
-        await apply_migrations(dsn)
+    async with scratch_database(server, SCRATCH) as dsn:
         conn = await asyncpg.connect(dsn)
         now = datetime.now(timezone.utc)
         await fill(conn, vehicles, days, now)
@@ -72,9 +66,6 @@ async def main(vehicles: int, days: int, repeats: int) -> None:
                     await read_window(conn, f"v{v}", latest, history, cached)
             print(f"{name:45s} {(time.perf_counter() - start) / (repeats * vehicles) * 1000:6.1f} ms per vehicle")
         await conn.close()
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ no-op Serve endpoint, at 1, 8 and 64 instances per request, side by side in one 
 run under the same closed-loop load.
 
     .venv/bin/python -m tests.bench.predict [--seconds 10] [--concurrency 8]
-                                                 [--batch-sizes 1 8 64] [--state-dir DIR]
+                                                 [--batch-sizes 1 8 64] [--model-size medium]
+                                                 [--state-dir DIR]
 
 The stack runs without the demo fleet (nothing else on the cores) with its state in a temporary
 directory unless --state-dir is given (with DATABASE_URL set, that database and the model
-registry it describes are used instead); a registry without promoted models gets small ones trained
-first (ml/defaults.py, about 40 s on 2 cores). Instances are vehicle-days of a simulated fleet
+registry it describes are used instead); a registry without promoted models gets models of
+--model-size trained first (ml/defaults.py; default medium, as `make run` trains, about a minute
+on 2 cores; the size sets the simulated fleet they learn from and the XGBoost models' rounds). Instances are vehicle-days of a simulated fleet
 (NaN sent as null); the no-op endpoint gets the same POST body, so each batch size compares the
 same request bytes. Each phase is tests/bench/closed_loop.py in its own process; every response
 must be a 200 and the failures are counted. Prints a table with each endpoint's p99 relative to
@@ -39,7 +41,7 @@ from ray import serve
 
 from cluster.settings import StackSettings
 from cluster.stack import LocalStack
-from ml.datasets import FAMILIES, SEEN, family_dataset
+from ml.datasets import FAMILIES, SEEN, SIZES, family_dataset
 from ml.deployments import API_APP, deployment_name, model_server_handle
 from ml.features import INPUT_NAMES
 from ml.inputs import to_instances
@@ -269,6 +271,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="closed-loop connections")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 64], help="instances per request")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load per endpoint before measuring")
+    parser.add_argument("--model-size", choices=list(SIZES), default="medium",
+                        help="of the models trained when the registry has none promoted")
     parser.add_argument("--state-dir", type=Path,
                         help="the stack's state (database, broker, model registry); default: a temporary one")
     parser.add_argument("--results-dir", type=Path, help="default: .fleetray/bench/")
@@ -279,7 +283,7 @@ async def main() -> None:
     state_dir = (args.state_dir or Path(tempfile.mkdtemp(prefix="fleetray-bench-predict-"))).resolve()
     configured = StackSettings()
     # A configured database's registry rows name files in the configured registry.
-    settings = bench_settings(state_dir, train_models=True,
+    settings = bench_settings(state_dir, train_models=True, default_model_size=args.model_size,
                               **({"model_registry_uri": configured.model_registry_uri} if configured.database_url else {}))
     stack = LocalStack(settings)
     print(f"starting the stack (state in {state_dir}) ...", flush=True)

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.integration
 
 def record(user_id: str, booking_id: str) -> AuditRecord:
     return AuditRecord(occurred_at=datetime.now(timezone.utc), action="cancel_booking", tenant_id="t-audit",
-                       user_id=user_id, ip_address="127.0.0.1", booking_id=booking_id, outcome="cancelled",
-                       request_id=None)
+                       user_id=user_id, ip_address="127.0.0.1", target_type="booking", target_id=booking_id,
+                       outcome="cancelled", request_id=None)
 
 
 async def test_a_refused_record_does_not_stall_the_ones_after_it(pool):

@@ -188,8 +188,8 @@ async def test_the_audited_address_is_the_peer_not_a_forwarded_header(stack, mak
     booking = await create_booking(client)
     await client.post(f"/v1/bookings/{booking['booking_id']}/cancel", json=CANCEL_BODY,
                       headers={"X-Forwarded-For": "6.6.6.6"})
-    row = await wait_until(lambda: pool.fetchrow("SELECT ip_address FROM audit_log WHERE booking_id = $1",
-                                                  booking["booking_id"]))
+    row = await wait_until(lambda: pool.fetchrow(
+        "SELECT ip_address FROM audit_log WHERE booking_id = $1 AND action = 'cancel_booking'", booking["booking_id"]))
     assert row["ip_address"] == "127.0.0.1"
 
 

@@ -14,11 +14,11 @@ pytestmark = pytest.mark.integration
 # module -> (tiny arguments, lines its report must contain)
 BENCHMARKS = {
     "cancel": (["--duration", "1", "--concurrency", "4", "--bookings", "300", "--paced-rate", "10"],
-                     ["ratio cancel/no-op", "events applied by each consumer", "commit-to-consumer"]),
+                     ["ratio cancel/no-op", "ratio cancel/plain", "events applied by each consumer", "commit-to-consumer"]),
     "telemetry": (["--vehicles", "50", "--duration", "5", "--clients", "2", "--rate", "2000",
                          "--paced-rate", "500"],
                         ["accepted/s", "CPU by process role", "capture -> SSE client"]),
-    "predict": (["--seconds", "1", "--batch-sizes", "1", "--warmup", "0", "--concurrency", "2"],
+    "predict": (["--seconds", "1", "--batch-sizes", "1", "--warmup", "0", "--concurrency", "2", "--model-size", "small"],
                       ["target: battery (XGBoost) p99", "failed requests (not HTTP 200): 0 of"]),
 }
 
@@ -37,13 +37,24 @@ def test_the_benchmark_runs_and_reports(module, tmp_path):
     assert list((tmp_path / "bench").glob("*.png")), "the plot was not written"
 
 
-def test_the_engine_window_cost_benchmark_runs_and_reports(embedded_postgres):
-    """It needs a PostgreSQL server (DATABASE_URL) and makes its own scratch database there."""
-    done = subprocess.run([sys.executable, "-m", "tests.bench.engine_window_cost", "--vehicles", "2", "--days", "30",
-                           "--repeats", "1"], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "DATABASE_URL": embedded_postgres.get_uri()})
+def run_on_database(server, module: str, *args: str) -> str:
+    """Run benchmark `module` on the PostgreSQL server it is given (DATABASE_URL), where it makes
+    its own scratch database; returns what it printed."""
+    done = subprocess.run([sys.executable, "-m", f"tests.bench.{module}", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "DATABASE_URL": server.get_uri()})
     assert done.returncode == 0, done.stderr[-4000:]
-    assert "summaries cached" in done.stdout and "ms per vehicle" in done.stdout, done.stdout
+    return done.stdout
+
+
+def test_the_engine_window_cost_benchmark_runs_and_reports(embedded_postgres):
+    printed = run_on_database(embedded_postgres, "engine_window_cost", "--vehicles", "2", "--days", "30",
+                              "--repeats", "1")
+    assert "summaries cached" in printed and "ms per vehicle" in printed, printed
+
+
+def test_the_search_benchmark_runs_and_reports(embedded_postgres):
+    printed = run_on_database(embedded_postgres, "search", "--vehicles", "100", "--dtc-rows", "2000", "--queries", "16")
+    assert "against the target 10 ms" in printed and "part of a VIN" in printed, printed
 
 
 def test_the_offset_gap_stress_runs_and_the_guarded_groups_miss_nothing():

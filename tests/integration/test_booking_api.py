@@ -137,7 +137,8 @@ async def test_cancellations_are_audit_logged(stack, make_client, pool):
     await client.post(f"/v1/bookings/{booking['booking_id']}/cancel", json=CANCEL,
                       headers={"x-request-id": "req-audit-1"})
     row = await wait_until(lambda: pool.fetchrow(
-        "SELECT user_id, ip_address, outcome, request_id, occurred_at FROM audit_log WHERE booking_id = $1",
+        "SELECT user_id, ip_address, outcome, request_id, occurred_at FROM audit_log"
+        " WHERE booking_id = $1 AND action = 'cancel_booking'",
         booking["booking_id"]))
     assert (row["user_id"], row["ip_address"], row["outcome"], row["request_id"]) == (
         user, "127.0.0.1", "cancelled", "req-audit-1")

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from actors.booking import BookingEntity, BookingKind
+from actors.booking import BookingEntity
+from tests.helpers import opened_booking_kind
 
 pytestmark = pytest.mark.integration
 
@@ -14,10 +15,8 @@ START = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
 
 @pytest.fixture
 async def kind(database_url):
-    kind = BookingKind()
-    await kind.open({"database_url": database_url})
-    yield kind
-    await kind.close()
+    async with opened_booking_kind(database_url) as kind:
+        yield kind
 
 
 async def new_booking(kind, user="alice", tenant="t1") -> BookingEntity:

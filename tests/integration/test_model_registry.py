@@ -212,4 +212,4 @@ async def test_versions_of_an_older_input_layout_are_refused_and_replaced(regist
     assert (await registry.serving("brakes")).stable_version == fits
     with pytest.raises(IncompatibleArtifact, match=f"brakes v{older} cannot serve"):
         await registry.rollback("brakes")
-    assert await ensure_served_models(registry, tmp_path / "again", families=["brakes"]) == {}
+    assert await ensure_served_models(registry, tmp_path / "again", size="small", families=["brakes"]) == {}

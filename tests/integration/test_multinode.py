@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.helpers import fresh_database
-from tests.multinode.scenario import REPLICA_LOST
+from tests.acknowledged import REPLICA_LOST
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
@@ -54,7 +54,7 @@ def test_the_vehicle_shards_scale_with_no_vehicle_live_on_two_at_once(report):
 def test_every_acknowledged_cancellation_is_applied_once_by_each_consumer(report):
     cancellations = report["cancellations"]
     assert cancellations["acknowledged"] >= 50
-    assert cancellations["events"] == cancellations["acknowledged"]
+    assert cancellations["stored_cancelled"] == cancellations["with_one_event"] == cancellations["acknowledged"]
     assert cancellations["applied"] == {
         group: {"once": cancellations["acknowledged"], "missing": 0, "more_than_once": 0}
         for group in ("notifications", "property-management")}
@@ -67,9 +67,9 @@ def test_every_acknowledged_reading_is_stored_once(report):
                         "missing": 0, "stored_more_than_once": 0}
 
 
-def test_losing_a_worker_node_leaves_the_system_whole_within_30_seconds(report):
+def test_losing_a_worker_node_leaves_the_system_whole_within_15_seconds_of_ray_declaring_it_dead(report):
     assert report["actors_on_killed_node"] >= 1, "the node killed held some of the system's actors"
-    assert report["whole_again_seconds"] <= 30
+    assert report["whole_again_seconds"] - report["node_declared_dead_seconds"] <= 15, report["timeline"]
 
 
 def test_undeploy_removes_fleetray_and_nothing_else(report):

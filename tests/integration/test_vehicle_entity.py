@@ -116,3 +116,20 @@ async def test_deliver_reaches_many_vehicles_through_the_shards_and_reports_only
     assert failed[unknown].startswith("NOT_FOUND") and failed[malformed].startswith("ValueError"), failed
     stored = await pool.fetch("SELECT vehicle_id FROM telemetry WHERE vehicle_id = ANY($1)", vehicles)
     assert sorted(r["vehicle_id"] for r in stored) == sorted(vehicles[1:])
+
+
+async def test_the_vehicle_row_keeps_the_connection_and_health_search_counts(vehicle_kind, pool):
+    entity = await registered(vehicle_kind)
+
+    async def standing():
+        row = await pool.fetchrow("SELECT connection, health_score FROM vehicles WHERE id = $1", entity.vehicle_id)
+        return row["connection"], row["health_score"]
+    assert await standing() == ("unknown", 100)
+    await entity.handle("ingest", {"tenant_id": "fleet-a", "readings": [("RPM", 800.0, None, t(0))],
+                                   "reports": [({"P0301": "Cylinder 1 Misfire Detected"}, t(0))]})
+    assert await standing() == ("connected", 85)
+    await entity.handle("set_connection", {"tenant_id": "fleet-a", "status": "disconnected"})
+    assert await standing() == ("disconnected", 85)
+    again = await vehicle_kind.activate(entity.vehicle_id)  # a new activation knows no connection yet
+    await again.handle("ingest", {"tenant_id": "fleet-a", "readings": [], "reports": [({}, t(10))]})
+    assert await standing() == ("unknown", 100)

@@ -24,8 +24,7 @@ import logging
 import os
 import time
 import uuid
-from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,83 +41,40 @@ from cluster.deploy import ServeCluster, serve_config
 from cluster.settings import StackSettings
 from cluster.stack import node_metrics_url
 from serve_apps.auth import issue_token
+from tests.acknowledged import AcknowledgingClient, Timeline
+from tests.delivery_checks import cancellations_applied, readings_stored
 from tests.helpers import metric, watch_for_doubles
 
 TENANT = "multinode"
 VEHICLES = [f"mn-van-{i}" for i in range(6)]
 CANCEL_PACE_SECONDS = 0.05
 READINGS_PACE_SECONDS = 0.1
-WHOLE_WITHIN_SECONDS = 30.0
 APPLY_WITHIN_SECONDS = 90.0
 
 
-class Timeline:
-    def __init__(self):
-        self.start = time.monotonic()
-        self.events: list[tuple[float, str]] = []
-
-    def __call__(self, what: str) -> None:
-        at = round(time.monotonic() - self.start, 1)
-        self.events.append((at, what))
-        print(f"[{at:7.1f}s] {what}", flush=True)
-
-
-# Serve's proxy answers a request whose replica died with it (its node lost) 500, with Ray's
-# error text: the request may or may not have run, so only the client can retry it. fleetray's
-# own answers are JSON with an "error" code, and never 500.
-REPLICA_LOST = "500 from Serve's proxy: replica lost"
-
-
-def failure_kind(response: httpx.Response) -> str:
-    if response.status_code == 500 and not response.headers.get("content-type", "").startswith("application/json"):
-        return REPLICA_LOST
-    return str(response.status_code)
-
-
 class Load:
-    """Cancellations and telemetry through the API, each request retried until answered, with
+    """Cancellations and telemetry through the API, each request sent again until answered, with
     what was acknowledged kept for the checker."""
 
-    def __init__(self, api_url: str, token: str, timeline: Timeline):
-        self.client = httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        self.timeline = timeline
+    def __init__(self, api_url: str, token: str):
+        self.client = AcknowledgingClient(api_url, token)
         self.cancelled: list[str] = []
-        self.readings: list[tuple[str, datetime]] = []  # (vehicle, captured_at), each acknowledged
-        self.failures: Counter[str] = Counter()  # answers that were not a success, by status
+        self.readings: list[tuple[str, str, datetime]] = []  # (vehicle, pid, captured_at), each acknowledged
         self.stop = asyncio.Event()
-
-    async def send(self, method: str, url: str, body: dict[str, Any], ok: int,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
-        """Until answered `ok` (409 too for a cancel that a lost answer already applied)."""
-        while True:
-            try:
-                response = await self.client.request(method, url, json=body, headers=headers)
-                if response.status_code == ok or (ok == 200 and response.status_code == 409):
-                    return response
-                self.failures[failure_kind(response)] += 1
-            except httpx.HTTPError as exc:
-                self.failures[type(exc).__name__] += 1
-            await asyncio.sleep(0.2)
 
     async def cancellations(self) -> None:
         while not self.stop.is_set():
-            start = datetime.now(timezone.utc) + timedelta(days=30)
-            created = await self.send("POST", "/v1/bookings", {
-                "resource_id": f"car-{uuid.uuid4().hex[:8]}", "starts_at": start.isoformat(),
-                "ends_at": (start + timedelta(days=1)).isoformat()}, 201,
-                headers={"Idempotency-Key": uuid.uuid4().hex})  # a retry gets the same booking
-            booking_id = created.json()["booking_id"]
-            answer = await self.send("POST", f"/v1/bookings/{booking_id}/cancel", {"reason": "other"}, 200)
-            if answer.status_code == 200:
-                self.cancelled.append(booking_id)
+            booking_id = await self.client.create_booking()
+            await self.client.send("POST", f"/v1/bookings/{booking_id}/cancel", {"reason": "other"}, 200)
+            self.cancelled.append(booking_id)
             await asyncio.sleep(CANCEL_PACE_SECONDS)
 
     async def telemetry(self, vehicle_id: str) -> None:
         while not self.stop.is_set():
             at = datetime.now(timezone.utc)
-            await self.send("POST", f"/v1/vehicles/{vehicle_id}/telemetry", {"readings": [
+            await self.client.send("POST", f"/v1/vehicles/{vehicle_id}/telemetry", {"readings": [
                 {"pid": "RPM", "value": 1500.0, "unit": "revolutions_per_minute", "captured_at": at.isoformat()}]}, 202)
-            self.readings.append((vehicle_id, at))
+            self.readings.append((vehicle_id, "RPM", at))
             await asyncio.sleep(READINGS_PACE_SECONDS)
 
     async def run(self) -> None:
@@ -129,6 +85,15 @@ def placement() -> dict[str, str]:
     """Named fleetray actor -> the node it lives on now."""
     return {a.name: a.node_id for a in list_actors(filters=[("state", "=", "ALIVE")], limit=10_000)
             if a.name and a.ray_namespace == RAY_NAMESPACE}
+
+
+async def declared_dead_at(node_id: str) -> float:
+    """When (time.monotonic) Ray's health checks declared the node dead: Ray restarts the node's
+    actors from then on, so the time before it is Ray's detection (its health_check_period_ms
+    times health_check_failure_threshold), not fleetray's recovery."""
+    while any(n["NodeID"] == node_id and n["Alive"] for n in await asyncio.to_thread(ray.nodes)):
+        await asyncio.sleep(0.2)
+    return time.monotonic()
 
 
 async def whole(api_url: str) -> bool:
@@ -143,37 +108,6 @@ async def whole(api_url: str) -> bool:
         return True
     except Exception:
         return False
-
-
-async def check(pool: asyncpg.Pool, load: Load) -> dict[str, Any]:
-    """What the database holds of what was acknowledged."""
-    applied: dict[str, Any] = {}
-    deadline = time.monotonic() + APPLY_WITHIN_SECONDS
-    while True:
-        rows = await pool.fetch(
-            """SELECT p.consumer, o.booking_id, count(*) AS n FROM booking_outbox o
-               LEFT JOIN processed_events p ON p.event_id = o.event_id
-               WHERE o.booking_id = ANY($1::uuid[]) GROUP BY 1, 2""", load.cancelled)
-        per_group: dict[str, Counter] = {}
-        for r in rows:
-            if r["consumer"] is not None:
-                per_group.setdefault(r["consumer"], Counter())[r["n"]] += 1
-        applied = {group: {"once": counts[1], "missing": len(load.cancelled) - sum(counts.values()),
-                           "more_than_once": sum(v for n, v in counts.items() if n > 1)}
-                   for group, counts in per_group.items()}
-        done = len(applied) == 2 and all(a["missing"] == 0 for a in applied.values())
-        if done or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(1)
-    events = await pool.fetchval("SELECT count(*) FROM booking_outbox WHERE booking_id = ANY($1::uuid[])", load.cancelled)
-    stored = await pool.fetch(
-        """SELECT vehicle_id, captured_at, count(*) AS n FROM telemetry
-           WHERE tenant_id = $1 AND pid = 'RPM' GROUP BY 1, 2""", TENANT)
-    stored_count = {(r["vehicle_id"], r["captured_at"]): r["n"] for r in stored}
-    acked = Counter(stored_count.get(reading, 0) for reading in load.readings)
-    return {"cancellations": {"acknowledged": len(load.cancelled), "events": events, "applied": applied},
-            "readings": {"acknowledged": len(load.readings), "stored_once": acked[1], "missing": acked[0],
-                         "stored_more_than_once": sum(v for n, v in acked.items() if n > 1)}}
 
 
 async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
@@ -206,9 +140,9 @@ async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
         timeline(f"{len(nodes)} named actors on {report['nodes_used']} nodes")
 
         token = issue_token(settings.auth, "multinode-operator", TENANT, "operator")
-        load = Load(api_url, token, timeline)
+        load = Load(api_url, token)
         for vehicle_id in VEHICLES:
-            await load.send("POST", "/v1/vehicles", {"vehicle_id": vehicle_id, "name": vehicle_id}, 201)
+            await load.client.send("POST", "/v1/vehicles", {"vehicle_id": vehicle_id, "name": vehicle_id}, 201)
         running = asyncio.ensure_future(load.run())
         await asyncio.sleep(5)
         timeline(f"steady load: {len(load.cancelled)} cancellations, {len(load.readings)} readings so far")
@@ -238,24 +172,28 @@ async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
         on_victim = sorted(n for n, node in placement().items() if node == victim.node_id)
         report["actors_on_killed_node"] = len(on_victim)
         timeline(f"killing worker node {victim.node_id[:8]} with {on_victim}")
-        failures_before = sum(load.failures.values())
+        failures_before = sum(load.client.failures.values())
         killed_at = time.monotonic()
         cluster.remove_node(victim, allow_graceful=False)
+        declared_dead = asyncio.ensure_future(declared_dead_at(victim.node_id))
         while not await whole(api_url):
             if time.monotonic() - killed_at > 120:
                 break
             await asyncio.sleep(0.5)
         report["whole_again_seconds"] = round(time.monotonic() - killed_at, 1)
-        timeline(f"whole again after {report['whole_again_seconds']} s")
-        report["failed_answers_after_kill"] = sum(load.failures.values()) - failures_before
+        report["node_declared_dead_seconds"] = round(await declared_dead - killed_at, 1)
+        timeline(f"Ray declared the node dead after {report['node_declared_dead_seconds']} s; "
+                 f"whole again after {report['whole_again_seconds']} s")
+        report["failed_answers_after_kill"] = sum(load.client.failures.values()) - failures_before
         await asyncio.sleep(5)
 
         load.stop.set()
         await running
         await load.client.aclose()
-        report["failed_answers"] = dict(load.failures)
+        report["failed_answers"] = dict(load.client.failures)
         timeline(f"load stopped: {len(load.cancelled)} cancellations, {len(load.readings)} readings acknowledged")
-        report.update(await check(pool, load))
+        report["cancellations"] = await cancellations_applied(pool, load.cancelled, APPLY_WITHIN_SECONDS)
+        report["readings"] = await readings_stored(pool, TENANT, load.readings)
         timeline(f"checked: {json.dumps({k: report[k] for k in ('cancellations', 'readings')})}")
 
         report["undeploy"] = await undeploy_leaves_the_rest(target)

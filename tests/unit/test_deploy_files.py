@@ -70,6 +70,8 @@ def defined_metrics() -> list[Metric]:
     found += list(outbox_gauges.GAUGES.values())
     for om in actor_metrics.OUTBOX_METRICS.values():
         found += [om.published, om.retry_count]
+    for am in actor_metrics.DELIVERY_AUDIT_METRICS.values():
+        found += [am.unapplied, am.oldest_unapplied_seconds, am.republished]
     return found
 
 

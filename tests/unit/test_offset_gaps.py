@@ -1,4 +1,4 @@
-"""OffsetGapGuard's rules on a recording stand-in for the consumer (only seek() is used); the
+"""OffsetGapGuard's rules on a recording stand-in for the consumer (seeks, position, ends); the
 same guard against a real broker is in tests/integration/test_offset_gaps.py."""
 
 from types import SimpleNamespace
@@ -13,13 +13,22 @@ TP, OTHER = TopicPartition("t", 0), TopicPartition("t", 1)
 class SeekRecorder:
     """Records seeks; getmany() answers the batches it was given, from `position` onwards."""
 
-    def __init__(self, position: int = 0, *answers):
+    def __init__(self, position: int = 0, *answers, listed_end: int = 0, highwater: int | None = None):
         self.seeks: list[tuple[TopicPartition, int]] = []
         self.position_now = position
         self.answers = list(answers)
+        self.listed_end = listed_end
+        self.highwater_now = highwater
 
     def seek(self, tp, offset):
         self.seeks.append((tp, offset))
+        self.position_now = offset
+
+    def highwater(self, tp):
+        return self.highwater_now
+
+    async def end_offsets(self, partitions):
+        return {tp: self.listed_end for tp in partitions}
 
     def assignment(self):
         return {TP}
@@ -89,3 +98,56 @@ def test_a_new_consumer_starts_wherever_it_begins_reading():
     guard.follow(second)  # e.g. the alert feed reconnecting at the latest offset
     assert offsets(guard.contiguous({TP: records(40, 41)})) == {TP: [40, 41]}
     assert first.seeks == second.seeks == []
+
+
+
+def guard_at(position: int, *answers, listed_end: int = 0, highwater: int | None = None,
+             unserved_end_seconds: float = 0.0) -> tuple[OffsetGapGuard, SeekRecorder]:
+    consumer = SeekRecorder(position, *answers, listed_end=listed_end, highwater=highwater)
+    guard = OffsetGapGuard("test", unserved_end_seconds=unserved_end_seconds, unserved_check_seconds=0)
+    guard.follow(consumer)
+    return guard, consumer
+
+
+async def test_an_end_the_broker_lists_but_never_serves_is_passed_and_handed_over_for_commit():
+    guard, consumer = guard_at(3, {}, {}, listed_end=5, highwater=3)
+    assert await guard.getmany(timeout_ms=0) == {} and consumer.seeks == []  # first seen
+    assert await guard.getmany(timeout_ms=0) == {} and consumer.seeks == [(TP, 5)]
+    assert guard.take_passed_ends() == {TP: 5} and guard.take_passed_ends() == {}
+
+
+async def test_an_unserved_end_is_waited_for_before_it_is_passed():
+    guard, consumer = guard_at(3, {}, {}, {}, listed_end=5, unserved_end_seconds=60)
+    for _ in range(3):
+        await guard.getmany(timeout_ms=0)
+    assert consumer.seeks == [] and guard.take_passed_ends() == {}
+
+
+async def test_records_the_fetches_report_past_the_position_are_waited_for_not_passed():
+    guard, consumer = guard_at(3, {}, {}, {}, listed_end=5, highwater=5)  # e.g. a fetch a quota throttled
+    for _ in range(3):
+        await guard.getmany(timeout_ms=0)
+    assert consumer.seeks == [] and guard.take_passed_ends() == {}
+
+
+async def test_a_partition_never_fetched_yet_is_not_judged():
+    guard, consumer = guard_at(3, {}, {}, {}, listed_end=5, highwater=None)
+    for _ in range(3):
+        await guard.getmany(timeout_ms=0)
+    assert consumer.seeks == []
+
+
+async def test_an_empty_fetch_at_the_end_is_a_partition_read_to_its_end():
+    guard, consumer = guard_at(5, {}, {}, {}, listed_end=5, highwater=5)
+    for _ in range(3):
+        await guard.getmany(timeout_ms=0)
+    assert consumer.seeks == [] and guard.take_passed_ends() == {}
+
+
+async def test_records_served_at_the_end_start_the_wait_over():
+    guard, consumer = guard_at(3, {}, {TP: records(3)}, {}, listed_end=5, highwater=3, unserved_end_seconds=0.5)
+    await guard.getmany(timeout_ms=0)  # 3 unserved since now
+    consumer.position_now = 4  # record 3 was read
+    assert offsets(await guard.getmany(timeout_ms=0)) == {TP: [3]}
+    await guard.getmany(timeout_ms=0)  # 4 unserved since now: not yet 0.5 s
+    assert consumer.seeks == []
