@@ -30,6 +30,15 @@ async def fetch_bookings(conn: asyncpg.Connection | asyncpg.Pool, booking_ids: l
     return {row["id"]: dict(row) for row in rows}
 
 
+async def list_user_bookings(conn: asyncpg.Connection | asyncpg.Pool, tenant_id: str, user_id: str, limit: int) -> list[dict[str, Any]]:
+    """A user's bookings in a tenant, newest first (idx_bookings_tenant_user). Bookings are not
+    under row-level security: the tenant is in the query."""
+    rows = await conn.fetch(
+        f"""SELECT {BOOKING_COLUMNS} FROM bookings WHERE tenant_id = $1 AND user_id = $2
+             ORDER BY created_at DESC LIMIT $3""", tenant_id, user_id, limit)
+    return [dict(row) for row in rows]
+
+
 @dataclass(frozen=True)
 class NewBooking:
     booking_id: uuid.UUID

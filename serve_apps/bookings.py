@@ -11,8 +11,9 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 
+from db import bookings as repo
 from db.errors import DomainError
 from db.flags import BOOKING_CANCELLATION_FLAG
 from serve_apps import metrics
@@ -54,6 +55,15 @@ async def create_booking(body: CreateBookingRequest, request: Request, svc: Serv
         booking_id, tenant_id=who.tenant_id, user_id=who.user_id, resource_id=body.resource_id,
         confirmation_code=new_confirmation_code(), starts_at=body.starts_at, ends_at=body.ends_at)
     return BookingResponse.from_row(booking)
+
+
+@router.get("", response_model=list[BookingResponse])
+async def list_bookings(request: Request, svc: Services = Depends(services),
+                        limit: int = Query(100, ge=1, le=500)) -> list[BookingResponse]:
+    """The caller's own bookings, newest first."""
+    who = principal_of(request)
+    rows = await repo.list_user_bookings(svc.pool, who.tenant_id, who.user_id, limit)
+    return [BookingResponse.from_row(row) for row in rows]
 
 
 @router.get("/{booking_id}", response_model=BookingResponse)

@@ -201,3 +201,14 @@ async def test_a_create_sent_again_with_its_idempotency_key_returns_the_first_bo
     assert other.status_code == 201 and other.json()["booking_id"] != first.json()["booking_id"]
     clash = await alice.post("/v1/bookings", json={**body, "resource_id": unique("flat")}, headers=key)
     assert clash.status_code == 409 and clash.json()["error"] == "CONFLICT"
+
+
+async def test_the_booking_list_holds_the_callers_own_bookings_newest_first(stack, make_client):
+    tenant = unique("list")
+    owner, neighbour = make_client("owner", tenant=tenant), make_client("neighbour", tenant=tenant)
+    first, second = await create_booking(owner), await create_booking(owner)
+    await create_booking(neighbour)
+    listed = await owner.get("/v1/bookings")
+    assert listed.status_code == 200
+    assert [b["booking_id"] for b in listed.json()] == [second["booking_id"], first["booking_id"]]
+    assert (await make_client("owner", tenant=unique("other")).get("/v1/bookings")).json() == []
