@@ -19,9 +19,12 @@ run: $(STAMP)
 # comes with Debian's prometheus package.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
+# Debian's chromium runs the console's browser tests (Playwright drives it; no browser download).
 test: $(STAMP)
-	@command -v promtool >/dev/null || { echo "installing promtool (Debian's prometheus package)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v promtool >/dev/null && command -v chromium >/dev/null || { \
+	  echo "installing promtool and chromium (Debian's prometheus and chromium packages)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    prometheus chromium >/dev/null; }
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 

@@ -291,6 +291,29 @@ async def _registry(settings: StackSettings, args: argparse.Namespace) -> None:
             sys.exit(1)
 
 
+def console_url(settings: StackSettings, token: str) -> str:
+    """The console of the running local stack (its stack.json), else of the configured address,
+    signed in by the token in the URL fragment, which browsers never send to a server."""
+    stack_file = settings.state_dir / "stack.json"
+    api_url = (json.loads(stack_file.read_text())["api_url"] if stack_file.exists()
+               else f"http://{settings.http_host}:{settings.http_port}")
+    return f"{api_url.rstrip('/')}/#token={token}"
+
+
+def _console(settings: StackSettings, user: str, tenant: str, role: str, ttl: int) -> None:
+    import os
+    import webbrowser
+
+    from serve_apps.auth import issue_token
+
+    url = console_url(settings, issue_token(settings.auth, user, tenant, role, ttl))
+    print(url)
+    # Only where a graphical browser can open: on a headless machine webbrowser may start a
+    # terminal browser in this terminal instead.
+    if sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        webbrowser.open(url)
+
+
 def _print_serving(serving: Serving) -> None:
     canary = (f", canary v{serving.canary_version} takes {serving.canary_traffic_pct} %"
               if serving.canary_version is not None else " takes all traffic")
@@ -322,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--tenant", default="default")
     token.add_argument("--role", choices=["user", "operator"], default="user")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
+
+    console = sub.add_parser("console", help="print (and open where it can) a signed-in link to the fleet console")
+    console.add_argument("--user", default="console-user")
+    console.add_argument("--tenant", default="default")
+    console.add_argument("--role", choices=["user", "operator"], default="operator")
+    console.add_argument("--ttl", type=int, default=3600, help="the link's lifetime in seconds")
 
     flag = sub.add_parser("flag", help="show or set a feature flag's rollout percentage")
     flag.add_argument("name", nargs="?", default="enable_booking_cancellation")
@@ -381,6 +410,8 @@ def main(argv: list[str] | None = None) -> None:
         from serve_apps.auth import issue_token
 
         print(issue_token(settings.auth, args.user, args.tenant, args.role, args.ttl))
+    elif args.command == "console":
+        _console(settings, args.user, args.tenant, args.role, args.ttl)
     elif args.command == "flag":
         asyncio.run(_flag(settings, args.name, args.percentage))
     elif args.command == "outbox":

@@ -18,6 +18,7 @@ from ml.deployments import DEPLOYMENT_DEFAULTS
 from serve_apps import audit_log, bookings, fleet, health, models, predictions, search, streams, vehicles, webhooks
 from serve_apps.api_args import ApiArgs
 from serve_apps.api_docs import install_api_docs
+from serve_apps.console import install_console
 from serve_apps.errors import declare_400_for_invalid_requests, install_error_handlers
 from serve_apps.middleware import RequestContextMiddleware
 from serve_apps.services import Services, open_services
@@ -33,6 +34,7 @@ def create_app(services: Services | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None)
     app.state.services = services
     install_api_docs(app)
+    install_console(app)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, verifier=services.verifier if services else None,
                        rate_limiter=services.rate_limiter if services else None)

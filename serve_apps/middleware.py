@@ -12,12 +12,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve_apps.api_docs import ASSETS_PATH, DOCS_PATH
 from serve_apps.auth import InvalidToken, TokenVerifier
+from serve_apps.console import ASSETS_PATH as CONSOLE_ASSETS_PATH, PAGE_PATH, SERVICE_WORKER_PATH
 from serve_apps.errors import error_response
 from serve_apps.rate_limits import TELEMETRY_VEHICLE, RateLimiter, route_group
 from serve_apps.webhooks import PATH_PREFIX as WEBHOOK_PREFIX
 
-PUBLIC_PATHS = frozenset({"/healthz", DOCS_PATH, "/openapi.json"})
-PUBLIC_PREFIXES = (f"{ASSETS_PATH}/",)
+PUBLIC_PATHS = frozenset({"/healthz", DOCS_PATH, "/openapi.json", PAGE_PATH, SERVICE_WORKER_PATH})
+PUBLIC_PREFIXES = (f"{ASSETS_PATH}/", f"{CONSOLE_ASSETS_PATH}/")  # the console holds no data
 SIGNED_PREFIXES = (WEBHOOK_PREFIX,)  # no bearer token: each request carries its own signature
 MAX_BODY_BYTES = 64 * 1024
 # Telemetry batches (5,000 readings) and model requests (256 instances) need more.

@@ -1,0 +1,44 @@
+// Small DOM helpers: element building (text is always set as text, never parsed as HTML),
+// screen-reader announcements, and formatting shared by the views.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(el.dataset, value);
+    else el.setAttribute(name, value === true ? "" : value);
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+// A polite announcement, or an assertive one for what needs attention now (critical alerts).
+export function announce(text, assertive = false) {
+  const region = document.getElementById(assertive ? "announce-assertive" : "announce-polite");
+  region.textContent = "";
+  setTimeout(() => { region.textContent = text; }, 50);
+}
+
+export function when(iso) {
+  if (!iso) return "never";
+  const date = new Date(iso);
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+}
+
+export function number(value, digits = 1) {
+  return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+}
+
+export function severityBadge(severity) {
+  return h("span", { class: `badge severity-${severity}` }, severity === "critical" ? "Critical" : "Warning");
+}
+
+export function errorMessage(error) {
+  return h("p", { class: "message error", role: "alert" }, error.message);
+}
+
+// A view's heading, focused when the view opens so keyboard and screen-reader users land on it.
+export function heading(text) {
+  return h("h1", { tabindex: "-1" }, text);
+}

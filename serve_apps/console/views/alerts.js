@@ -1,0 +1,46 @@
+// Alerts: the tenant's open alerts, then every alert raised or cleared as the fleet stream
+// publishes it; filterable by severity and vehicle.
+import { api, stream } from "../api.js";
+import { announce, errorMessage, h, heading, severityBadge, when } from "../dom.js";
+
+export function alertsView(main, _params, signal) {
+  const state = { alerts: [], severity: "", vehicle: "" };
+  const body = h("tbody");
+  const status = h("p", { class: "live-status", role: "status" }, "Connecting to the live alert feed…");
+  const draw = () => body.replaceChildren(...state.alerts
+    .filter((a) => !state.severity || a.severity === state.severity)
+    .filter((a) => !state.vehicle || a.vehicle_id.toLowerCase().includes(state.vehicle))
+    .map((a) => h("tr", {}, h("td", {}, when(a.at)), h("td", {}, severityBadge(a.severity)),
+      h("th", { scope: "row" }, h("a", { href: `#/vehicle/${encodeURIComponent(a.vehicle_id)}` }, a.vehicle_id)),
+      h("td", {}, a.message), h("td", {}, a.state))));
+  main.append(heading("Alerts"),
+    h("div", { class: "toolbar" },
+      h("div", {}, h("label", { for: "alert-severity" }, "Severity"),
+        h("select", { id: "alert-severity", onchange: (e) => { state.severity = e.target.value; draw(); } },
+          [["", "any"], ["critical", "critical"], ["warning", "warning"]].map(([v, t]) => h("option", { value: v }, t)))),
+      h("div", {}, h("label", { for: "alert-vehicle" }, "Vehicle"),
+        h("input", { id: "alert-vehicle", type: "search", oninput: (e) => { state.vehicle = e.target.value.toLowerCase(); draw(); } }))),
+    status,
+    h("table", {}, h("caption", {}, "Open alerts, then alerts as they are raised or cleared (newest first)"),
+      h("thead", {}, h("tr", {}, ["Time", "Severity", "Vehicle", "Alert", "State"].map((c) => h("th", { scope: "col" }, c)))), body));
+
+  api("/v1/vehicles", { signal }).then((vehicles) => {
+    const open = vehicles.flatMap((v) => (v.alerts ?? []).map((a) => ({ ...a, vehicle_id: v.vehicle_id, at: a.raised_at, state: "open" })));
+    state.alerts.push(...open.sort((a, b) => (a.at < b.at ? 1 : -1)));
+    draw();
+  }).catch((error) => { if (!signal.aborted) main.append(errorMessage(error)); });
+
+  stream("/v1/fleet/stream", {
+    signal,
+    onStatus: (s, detail) => { status.textContent = s === "live" ? "Live: alerts appear as they are published."
+      : s === "refused" ? detail : "Reconnecting to the live alert feed…"; },
+    onEvent: ({ data }) => {
+      if (data.type !== "alert") return;
+      const raised = data.event_type === "VehicleAlertRaised";
+      state.alerts.unshift({ ...data, at: data.occurred_at, state: raised ? "raised" : "cleared" });
+      state.alerts.length = Math.min(state.alerts.length, 500);
+      draw();
+      if (raised) announce(`${data.severity} alert on ${data.vehicle_id}: ${data.message}`, data.severity === "critical");
+    },
+  });
+}

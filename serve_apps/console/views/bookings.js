@@ -1,0 +1,56 @@
+// Bookings: the caller's bookings, newest first; a booking not yet cancelled can be cancelled
+// with a reason. The API's ADR-023 errors are shown in words beside the booking.
+import { ApiError, api } from "../api.js";
+import { errorMessage, h, heading, when } from "../dom.js";
+
+const REASONS = [["change_of_plans", "Change of plans"], ["double_booking", "Double booking"],
+  ["found_alternative", "Found an alternative"], ["no_longer_needed", "No longer needed"], ["other", "Other"]];
+const EXPLAINED = {
+  INVALID_STATUS: "This booking cannot be cancelled in its current state",
+  FORBIDDEN: "Cancelling is not allowed here",
+  FEATURE_DISABLED: "Cancellation is switched off for your account",
+  NOT_FOUND: "This booking no longer exists",
+  CONFLICT: "Someone changed this booking at the same moment; reload and try again",
+  RATE_LIMITED: "Too many requests; wait a moment and try again",
+};
+
+export function explain(error) {
+  const lead = error instanceof ApiError ? EXPLAINED[error.code] : null;
+  return lead ? `${lead}. ${error.message}` : error.message;
+}
+
+function cancelForm(booking, onCancelled) {
+  const id = booking.booking_id;
+  const reason = h("select", { id: `reason-${id}` }, REASONS.map(([v, t]) => h("option", { value: v }, t)));
+  const notes = h("input", { id: `notes-${id}`, maxlength: "500" });
+  const outcome = h("div", { "aria-live": "polite" });
+  return h("form", { onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const done = await api(`/v1/bookings/${id}/cancel`, { method: "POST", body: { reason: reason.value, notes: notes.value || null } });
+      outcome.replaceChildren(h("p", { class: "message", role: "status" }, `Cancelled at ${when(done.cancelled_at)}.`));
+      onCancelled(done);
+    } catch (error) {
+      outcome.replaceChildren(h("p", { class: "message error", role: "alert" }, explain(error)));
+    }
+  } },
+  h("div", { class: "toolbar" },
+    h("div", {}, h("label", { for: `reason-${id}` }, "Reason"), reason),
+    h("div", {}, h("label", { for: `notes-${id}` }, "Notes (optional)"), notes),
+    h("div", {}, h("button", { type: "submit", "aria-label": `Cancel booking ${booking.confirmation_code}` }, "Cancel booking"))),
+  outcome);
+}
+
+export function bookingsView(main, _params, signal) {
+  const list = h("div");
+  main.append(heading("Bookings"), list);
+  const draw = (bookings) => list.replaceChildren(bookings.length ? h("ul", { class: "bookings" }, bookings.map((b) =>
+    h("li", { class: "card" },
+      h("h2", {}, `Booking ${b.confirmation_code}`),
+      h("dl", { class: "pairs" }, [["Resource", b.resource_id], ["From", when(b.starts_at)], ["To", when(b.ends_at)],
+        ["Status", b.status], ["Cancelled", b.cancelled_at ? `${when(b.cancelled_at)} (${b.cancellation_reason})` : null]]
+        .filter(([, v]) => v).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      b.status === "cancelled" ? null : cancelForm(b, () => api("/v1/bookings", { signal }).then(draw)))))
+    : h("p", {}, "You have no bookings."));
+  api("/v1/bookings", { signal }).then(draw).catch((error) => { if (!signal.aborted) list.replaceChildren(errorMessage(error)); });
+}
