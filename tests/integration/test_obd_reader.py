@@ -37,7 +37,9 @@ async def test_reader_streams_values_with_units_and_recovers_after_the_adapter_r
         adapter.start()
         await wait_until(lambda: _truthy(reader.state.status == "connected"), timeout=60)
         await wait_until(lambda: _truthy(len(readings) > seen + 5), timeout=30)
-        assert statuses[:3] == ["connected", "disconnected", "connected"]
+        # in this order, after any failed first attempts (a busy machine's emulator may answer late)
+        reported = iter(statuses)
+        assert all(status in reported for status in ("connected", "disconnected", "connected")), statuses
     finally:
         task.cancel()
 
