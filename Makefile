@@ -4,7 +4,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed-stamp
 PY    := $(VENV)/bin/python
 
-.PHONY: run test bench-cancel bench-telemetry bench-predict bench-search load-test soak clean
+.PHONY: run test bench-cancel bench-telemetry bench-predict bench-search bench-console load-test soak clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-predict: $(STAMP)
 
 bench-search: $(STAMP)
 	$(PY) -m tests.bench.search
+
+bench-console: $(STAMP)
+	$(PY) -m tests.bench.console
 
 load-test: $(STAMP)
 	$(PY) -m tests.load.run_locust

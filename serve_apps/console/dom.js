@@ -6,7 +6,7 @@ export function h(tag, attrs = {}, ...children) {
   for (const [name, value] of Object.entries(attrs)) {
     if (value === null || value === undefined || value === false) continue;
     if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-    else if (name === "dataset") Object.assign(el.dataset, value);
+    else if (name === "dataset") Object.assign(el.dataset, value); // the ISO time behind a shown date, say
     else el.setAttribute(name, value === true ? "" : value);
   }
   el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
@@ -28,6 +28,10 @@ export function when(iso) {
 
 export function number(value, digits = 1) {
   return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+}
+
+export function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
 }
 
 export function severityBadge(severity) {

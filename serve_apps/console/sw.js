@@ -22,14 +22,15 @@ self.addEventListener("activate", (event) => {
     .then(() => self.clients.claim()));
 });
 
-async function networkFirst(request, cacheName) {
+// The network's answer (kept for later), else the one kept last time, else `fallback`'s.
+async function networkFirst(request, cacheName, fallback = null) {
   const cache = await caches.open(cacheName);
   try {
     const response = await fetch(request);
     if (response.ok) await cache.put(request, response.clone());
     return response;
   } catch (error) {
-    const cached = await cache.match(request, { ignoreVary: true });
+    const cached = (await cache.match(request, { ignoreVary: true })) ?? (fallback && (await cache.match(fallback)));
     if (cached) return cached;
     throw error;
   }
@@ -43,7 +44,7 @@ self.addEventListener("fetch", (event) => {
   if (url.pathname.includes("/v1/")) {
     event.respondWith(networkFirst(request, DATA_CACHE));
   } else if (request.mode === "navigate") {
-    event.respondWith(networkFirst(new URL("./", self.registration.scope).href, SHELL_CACHE));
+    event.respondWith(networkFirst(request, SHELL_CACHE, new URL("./", self.registration.scope).href));
   } else {
     event.respondWith(networkFirst(request, SHELL_CACHE));
   }

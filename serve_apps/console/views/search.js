@@ -1,7 +1,7 @@
 // Search: vehicles (id, name, VIN) and trouble codes (code, description) of the tenant,
 // typo-tolerant, with facets to narrow the vehicles found.
 import { api } from "../api.js";
-import { errorMessage, h, heading, number } from "../dom.js";
+import { errorMessage, h, heading, number, plural } from "../dom.js";
 
 export function searchView(main, [query], signal) {
   const params = new URLSearchParams(query);
@@ -21,10 +21,10 @@ export function searchView(main, [query], signal) {
           const facet = `${name}:${value}`;
           const on = facets.includes(facet);
           return h("li", {}, h("a", { href: link(on ? facets.filter((f) => f !== facet) : [...facets, facet]), "aria-current": on ? "true" : null },
-            `${on ? "Remove filter " : ""}${value}: ${count} vehicle${count === 1 ? "" : "s"}`));
+            `${on ? "Remove filter " : ""}${value}: ${plural(count, "vehicle")}`));
         }))));
     results.replaceChildren(
-      h("p", { role: "status" }, `${found.vehicles_found} vehicles and ${found.trouble_codes.length} trouble codes found.`),
+      h("p", { role: "status" }, `Found ${plural(found.vehicles_found, "vehicle")} and ${plural(found.trouble_codes.length, "trouble code")}.`),
       facetGroups.length ? h("div", { class: "facets" }, facetGroups) : null,
       h("h2", {}, "Vehicles"),
       found.vehicles.length ? h("ul", {}, found.vehicles.map((v) => h("li", {},
@@ -32,6 +32,6 @@ export function searchView(main, [query], signal) {
         ` – ${v.connection}, health ${number(v.health_score, 0)} (${v.health})${v.vin ? `, VIN ${v.vin}` : ""}`))) : h("p", {}, "No vehicles match."),
       h("h2", {}, "Trouble codes"),
       found.trouble_codes.length ? h("ul", {}, found.trouble_codes.map((c) => h("li", {}, h("strong", {}, c.code),
-        `: ${c.description} (open on ${c.vehicles} vehicle${c.vehicles === 1 ? "" : "s"})`))) : h("p", {}, "No trouble codes match."));
+        `: ${c.description} (open on ${plural(c.vehicles, "vehicle")})`))) : h("p", {}, "No trouble codes match."));
   }).catch((error) => { if (!signal.aborted) results.replaceChildren(errorMessage(error)); });
 }

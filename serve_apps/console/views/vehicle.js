@@ -126,8 +126,9 @@ export function vehicleView(main, [vehicleId], signal) {
 
   function drawSummary() {
     summary.replaceChildren(...[["Name", view.name], ["VIN", view.vin ?? "not read yet"], ["Connection", view.connection],
-      ["Last seen", when(view.last_seen)], ["Health", number(view.health_score, 0)], ["Driver score", number(view.driver_score, 0)]]
-      .flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v ?? "–")]));
+      ["Last seen", when(view.last_seen), view.last_seen], ["Health", number(view.health_score, 0)],
+      ["Driver score", number(view.driver_score, 0)]]
+      .flatMap(([k, v, at]) => [h("dt", {}, k), h("dd", { dataset: at ? { at } : null }, v ?? "–")]));
     alerts.replaceChildren(alertList(view.alerts));
   }
   const drawCharts = () => Object.values(cards).forEach((c) => c.draw());
