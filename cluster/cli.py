@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ml.registry import Serving
 
 
-def _database_url(settings: StackSettings) -> str:
+def running_database_url(settings: StackSettings) -> str:
     """DATABASE_URL, else the one the running local stack wrote to stack.json."""
     if settings.database_url:
         return settings.database_url
@@ -40,7 +40,7 @@ def _database_url(settings: StackSettings) -> str:
 async def _database(settings: StackSettings) -> AsyncIterator[asyncpg.Connection]:
     from db.pool import connect
 
-    conn = await connect(_database_url(settings))
+    conn = await connect(running_database_url(settings))
     try:
         yield conn
     finally:

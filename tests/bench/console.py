@@ -1,7 +1,7 @@
 """`make bench-console`: the fleet console's figures, measured in Debian's Chromium (Playwright)
 against a stack of its own with the demo fleet.
 
-    .venv/bin/python -m tests.bench.console [--loads 5] [--seconds 60]
+    .venv/bin/python -m tests.bench.console [--loads 5] [--seconds 60] [--api-url URL]
 
 - Shell size: the page, its stylesheet and every module it loads before the first paint, raw
   and gzip-compressed (target: under 100 KB compressed), and the chart library the vehicle view
@@ -16,7 +16,8 @@ against a stack of its own with the demo fleet.
   reading it shows (its "Last seen") trails the newest one the vehicle stored, and whether the
   stream ever told it updates were skipped.
 
-Prints a table and writes console.json to .fleetray/bench/ (under FLEETRAY_STATE_DIR when set).
+Without --api-url it starts a stack of its own; with it, it measures the running stack there
+(`make run`'s, say). Prints a table and writes console.json to .fleetray/bench/ (under FLEETRAY_STATE_DIR when set).
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ import asyncpg
 import httpx
 from playwright.async_api import async_playwright
 
+from cluster.cli import running_database_url
+from cluster.settings import StackSettings
 from cluster.stack import LocalStack
-from serve_apps.auth import issue_token
+from serve_apps.auth import AuthConfig, issue_token
 from serve_apps.console import CONSOLE_DIR
 from tests.bench.stack import bench_settings, default_state_dir
 
@@ -133,33 +136,43 @@ async def keeping_up(browser, api_url: str, database_url: str, token: str, secon
             "skipped_updates": skipped}
 
 
+async def measure(args: argparse.Namespace, api_url: str, database_url: str, auth: AuthConfig) -> dict:
+    token = issue_token(auth, "bench", "demo", "operator")
+    report = {"sizes": await sizes(api_url)}
+    print(f"shell: {report['sizes']}", flush=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        report["first_paint"] = await first_paints(browser, api_url, token, args.loads)
+        print(f"first contentful paint: {report['first_paint']}", flush=True)
+        report["install"] = await installability(playwright, api_url, token)
+        print(f"installability: {report['install']}", flush=True)
+        print(f"watching {VEHICLE} for {args.seconds:.0f} s ...", flush=True)
+        report["keeping_up"] = await keeping_up(browser, api_url, database_url, token, args.seconds)
+        await browser.close()
+    return report
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loads", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--api-url", help="measure the running stack at this URL (with its demo fleet; its database "
+                                          "and token secret found as `fleetray token` finds them) instead of starting one")
     args = parser.parse_args()
 
-    state_dir = Path(tempfile.mkdtemp(prefix="fleetray-bench-console-"))
-    stack = LocalStack(bench_settings(state_dir, demo_fleet=3))
-    print("starting a stack with the demo fleet ...", flush=True)
-    await stack.start()
-    try:
-        token = issue_token(stack.settings.auth, "bench", "demo", "operator")
-        report = {"sizes": await sizes(stack.api_url)}
-        print(f"shell: {report['sizes']}", flush=True)
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            report["first_paint"] = await first_paints(browser, stack.api_url, token, args.loads)
-            print(f"first contentful paint: {report['first_paint']}", flush=True)
-            report["install"] = await installability(playwright, stack.api_url, token)
-            print(f"installability: {report['install']}", flush=True)
-            print(f"watching {VEHICLE} for {args.seconds:.0f} s ...", flush=True)
-            report["keeping_up"] = await keeping_up(browser, stack.api_url, stack.settings.database_url, token,
-                                                    args.seconds)
-            await browser.close()
-    finally:
-        await stack.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+    if args.api_url:
+        settings = StackSettings()
+        report = await measure(args, args.api_url, running_database_url(settings), settings.auth)
+    else:
+        state_dir = Path(tempfile.mkdtemp(prefix="fleetray-bench-console-"))
+        stack = LocalStack(bench_settings(state_dir, demo_fleet=3))
+        print("starting a stack with the demo fleet ...", flush=True)
+        await stack.start()
+        try:
+            report = await measure(args, stack.api_url, stack.settings.database_url, stack.settings.auth)
+        finally:
+            await stack.stop()
+            shutil.rmtree(state_dir, ignore_errors=True)
     print_report(report)
     out = default_state_dir() / "bench" / "console.json"
     out.parent.mkdir(parents=True, exist_ok=True)

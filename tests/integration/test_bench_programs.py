@@ -3,6 +3,7 @@ as it does by hand, and prints its figures and plot (nobody runs them otherwise 
 measure something, so a broken one would first show up in someone's measurement). The figures
 themselves are not checked: at this size and on shared cores they mean nothing."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -64,3 +65,17 @@ def test_the_offset_gap_stress_runs_and_the_guarded_groups_miss_nothing():
     guarded = [line for line in done.stdout.splitlines() if line.strip().startswith("guarded")]
     # Records the broker acknowledged but does not hold no consumer can read (docs/known-limitations.md).
     assert len(guarded) == 2 and all("missing 0 of the log's" in line for line in guarded), done.stdout
+
+
+async def test_the_console_benchmark_measures_the_running_stack(stack, database_url, auth_config, tmp_path):
+    """Against the session's stack (--api-url) rather than one of its own: it needs the demo fleet."""
+    env = {**os.environ, "DATABASE_URL": database_url, "FLEETRAY_JWT_SECRET": auth_config.secret,
+           "FLEETRAY_STATE_DIR": str(tmp_path)}
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "tests.bench.console", "--api-url", stack.api_url,
+                         "--loads", "1", "--seconds", "3"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    for line in ("gzip (target < 100 KB)", "first contentful paint, cold (1 loads)", "installable: yes",
+                 "vehicle view of demo-1"):
+        assert line in done.stdout, f"{line!r} missing from:\n{done.stdout[-4000:]}"
+    assert (tmp_path / "bench" / "console.json").exists()
