@@ -5,6 +5,7 @@ AAA rules on every view in light and dark. Screenshots of each view go to .fleet
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -99,6 +100,23 @@ async def test_the_vehicle_view_shows_live_values_that_change(browser, stack, au
     await expect(page.get_by_role("status").filter(has_text="Live: values update")).to_be_visible()
     chart = page.get_by_role("img", name="Engine speed over the last 10 minutes")
     assert "now" in await chart.get_attribute("aria-label"), "the chart's text alternative tells its current value"
+    await page.context.close()
+
+
+async def test_the_vehicle_view_shows_each_models_prediction_with_its_version(browser, stack, auth_config,
+                                                                              served_models, make_client):
+    demo = make_client("viewer", tenant="demo")
+
+    async def engine_predicts() -> bool:
+        return "outputs" in (await demo.get("/v1/vehicles/demo-2/predictions")).json()["predictions"]["engine"]
+    await wait_until(engine_predicts, timeout=60, interval=1.0)
+    page = await open_console(browser, stack, demo_token(auth_config), "#/vehicle/demo-2")
+    engine = page.get_by_role("table", name="Predictions of every served model").get_by_role("row", name=re.compile(r"^engine "))
+    await expect(engine).to_contain_text(f"v{served_models['engine']} (stable)")
+    await expect(engine).to_contain_text("fails soon:")
+    await page.evaluate("location.hash = '#/fleet'")
+    row = page.get_by_role("row", name="demo-2 (Demo car 2)")
+    await expect(row.get_by_role("cell").last).to_have_text(re.compile(r"^\d+ %$"))
     await page.context.close()
 
 

@@ -6,19 +6,15 @@ import { announce, errorMessage, h, heading, number, severityBadge, when } from 
 const COLUMNS = [
   ["vehicle_id", "Vehicle"], ["connection", "Connection"], ["last_seen", "Last seen"],
   ["health_score", "Health"], ["open_alerts", "Open alerts"], ["driver_score", "Driver score"],
-  ["failure_risk", "Highest failure risk"],
+  ["failure_risk", "Engine failure risk"],
 ];
 const MAX_RISK_LOOKUPS = 50; // one prediction request per vehicle: only for a fleet this small
 
-// The highest probability-like figure (0..1) in a vehicle's predictions, or null.
-export function highestRisk(predictions) {
-  let highest = null;
-  for (const result of Object.values(predictions ?? {})) {
-    for (const [key, value] of Object.entries(result ?? {})) {
-      if (typeof value === "number" && /prob|risk/.test(key) && (highest === null || value > highest)) highest = value;
-    }
-  }
-  return highest;
+// The engine model's probability that the engine fails soon (the one failure probability the
+// models give: battery and brakes predict health and wear), or null while it has none.
+export function engineRisk(predictions) {
+  const p = predictions?.engine?.outputs?.fails_soon;
+  return typeof p === "number" ? p : null;
 }
 
 export function fleetView(main, _params, signal) {
@@ -71,7 +67,7 @@ export function fleetView(main, _params, signal) {
     draw();
     for (const v of state.vehicles.slice(0, MAX_RISK_LOOKUPS)) {
       api(`/v1/vehicles/${encodeURIComponent(v.vehicle_id)}/predictions`, { signal })
-        .then((p) => { v.failure_risk = highestRisk(p.predictions); draw(); })
+        .then((p) => { v.failure_risk = engineRisk(p.predictions); draw(); })
         .catch(() => {});
     }
   }).catch((error) => { if (!signal.aborted) main.append(errorMessage(error)); });

@@ -79,10 +79,12 @@ function troubleCodes(dtcs) {
 function predictionTable(result) {
   const entries = Object.entries(result.predictions ?? {});
   if (!entries.length) return h("p", {}, "No model serves predictions for this vehicle yet.");
+  const outputs = (p) => Object.entries(p.outputs).map(([k, v]) => `${k.replace(/_/g, " ")}: ${number(v, 3)}`).join(", ");
   return h("table", {}, h("caption", {}, "Predictions of every served model"),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Model"), h("th", { scope: "col" }, "Prediction"))),
+    h("thead", {}, h("tr", {}, ["Model", "Version", "Prediction"].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, entries.map(([model, p]) => h("tr", {}, h("th", { scope: "row" }, model),
-      h("td", {}, Object.entries(p ?? {}).map(([k, v]) => `${k}: ${typeof v === "number" ? number(v, 3) : v}`).join(", "))))));
+      h("td", {}, p.unavailable ? "–" : `v${p.version} (${p.role})`),
+      h("td", {}, p.unavailable ? `unavailable: ${p.unavailable}` : outputs(p))))));
 }
 
 function historyForm(vehicleId, signal) {
