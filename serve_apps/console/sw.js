@@ -42,7 +42,10 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (request.headers.get("Accept") === "text/event-stream" || url.pathname.endsWith("/stream")) return;
   if (url.pathname.includes("/v1/")) {
-    event.respondWith(networkFirst(request, DATA_CACHE));
+    // Only the console's own requests (not /docs' "Try it out"): the console empties this cache
+    // at each sign-in and sign-out, nothing else does.
+    const fromConsole = request.referrer && new URL(request.referrer).pathname === new URL(self.registration.scope).pathname;
+    if (fromConsole) event.respondWith(networkFirst(request, DATA_CACHE));
   } else if (request.mode === "navigate") {
     event.respondWith(networkFirst(request, SHELL_CACHE, new URL("./", self.registration.scope).href));
   } else {
