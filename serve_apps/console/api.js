@@ -5,7 +5,8 @@
 const TOKEN_KEY = "fleetray.token";
 const NOTICE_KEY = "fleetray.signin-notice";
 const RECONNECT_MS = 1000;
-const DATA_CACHE = "fleetray-data"; // the service worker's copy of API answers (sw.js)
+const DATA_CACHE_PREFIX = "fleetray-data:"; // the service worker's copies of API answers (sw.js)
+const LONGEST_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once for longer delays
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -23,8 +24,10 @@ function claimsOf(token) {
 }
 
 // Another user may sign in next in this browser: the last data seen must not outlive a session.
-function forgetCachedData() {
-  if ("caches" in window) caches.delete(DATA_CACHE);
+async function forgetCachedData() {
+  if (!("caches" in window)) return;
+  const names = await caches.keys();
+  await Promise.all(names.filter((name) => name.startsWith(DATA_CACHE_PREFIX)).map((name) => caches.delete(name)));
 }
 
 let expiryTimer = null;
@@ -68,8 +71,10 @@ export const session = {
   watchExpiry() {
     clearTimeout(expiryTimer);
     const exp = this.claims?.exp;
-    if (exp) expiryTimer = setTimeout(() => this.signOut("Your session expired. Sign in again."),
-      Math.max(0, exp * 1000 - Date.now()));
+    if (!exp) return;
+    const left = exp * 1000 - Date.now();
+    expiryTimer = setTimeout(() => (left > LONGEST_TIMER_MS ? this.watchExpiry()
+      : this.signOut("Your session expired. Sign in again.")), Math.max(0, Math.min(left, LONGEST_TIMER_MS)));
   },
 };
 
@@ -99,6 +104,9 @@ export async function api(path, { method = "GET", body, signal, headers: extra }
 
 // Reads the SSE stream at `path` until `signal` aborts, calling onEvent({event, data, id}) for
 // each event and onStatus("live" | "reconnecting" | "refused", detail) as the connection changes.
+// A stream that starts afresh rather than resuming (the server's ": subscribed" comment: the
+// events missed meanwhile are gone) is passed on as the event "subscribed", for a view to reload
+// what it shows.
 export function stream(path, { onEvent, onStatus = () => {}, signal }) {
   let lastEventId = null;
   const run = async () => {
@@ -120,7 +128,11 @@ export function stream(path, { onEvent, onStatus = () => {}, signal }) {
           onStatus("live");
           await readEvents(response.body, (e) => {
             if (e.id) lastEventId = e.id;
-            onEvent(e);
+            try {
+              onEvent(e);
+            } catch (error) { // a view that cannot show one event must not reconnect for it forever
+              console.error("event not shown", e, error);
+            }
           });
         }
       } catch (error) {
@@ -145,6 +157,7 @@ async function readEvents(body, deliver) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       const event = { event: "message", data: [], id: null };
+      if (block.split("\n").includes(": subscribed")) deliver({ event: "subscribed", data: null, id: null });
       for (const line of block.split("\n")) {
         if (!line || line.startsWith(":")) continue;
         const colon = line.indexOf(":");
@@ -154,7 +167,14 @@ async function readEvents(body, deliver) {
         else if (field === "data") event.data.push(text);
         else if (field === "id") event.id = text;
       }
-      if (event.data.length) deliver({ ...event, data: JSON.parse(event.data.join("\n")) });
+      if (!event.data.length) continue;
+      let data;
+      try {
+        data = JSON.parse(event.data.join("\n"));
+      } catch {
+        continue; // not ours to show; the id still moves on with the next event
+      }
+      deliver({ ...event, data });
     }
   }
 }

@@ -2,7 +2,7 @@
 // service worker. Each view gets the <main> element, its route parameters and an AbortSignal
 // that ends its requests and streams when the user leaves it.
 import { session } from "./api.js";
-import { h } from "./dom.js";
+import { announcements, h } from "./dom.js";
 import { alertsView } from "./views/alerts.js";
 import { bookingsView } from "./views/bookings.js";
 import { fleetView } from "./views/fleet.js";
@@ -14,7 +14,7 @@ import { vehicleView } from "./views/vehicle.js";
 
 const ROUTES = [
   [/^#\/fleet$/, fleetView, "#/fleet"],
-  [/^#\/vehicle\/([^/?]+)$/, vehicleView, "#/fleet"],
+  [/^#\/vehicle\/([^/?]+)$/, vehicleView, null],
   [/^#\/alerts$/, alertsView, "#/alerts"],
   [/^#\/leaderboard$/, leaderboardView, "#/leaderboard"],
   [/^#\/models$/, modelsView, "#/models"],
@@ -66,7 +66,7 @@ function render() {
   if (!view) {
     main.append(h("h1", { tabindex: "-1" }, "Page not found"), h("p", {}, h("a", { href: "#/fleet" }, "Go to the fleet")));
   } else {
-    view(main, hash.match(pattern).slice(1).map(decodeURIComponent), leaving.signal);
+    view(main, hash.match(pattern).slice(1), leaving.signal); // as in the URL: each view decodes its own
   }
   const title = main.querySelector("h1");
   document.title = `${title?.textContent ?? "fleetray"} · fleetray console`;
@@ -85,6 +85,10 @@ document.querySelector(".skip-link").addEventListener("click", (event) => {
   event.preventDefault();
   document.getElementById("main").focus();
 });
+
+const quiet = document.getElementById("announce-alerts");
+quiet.checked = announcements.on;
+quiet.addEventListener("change", () => { announcements.on = quiet.checked; });
 
 document.getElementById("sign-out").addEventListener("click", () => {
   session.signOut();

@@ -7,7 +7,10 @@ export function loadChartLibrary() {
     const link = Object.assign(document.createElement("link"), { rel: "stylesheet", href: "console/vendor/uPlot.min.css" });
     const script = Object.assign(document.createElement("script"), { src: "console/vendor/uPlot.iife.min.js" });
     script.onload = resolve;
-    script.onerror = () => reject(new Error("the chart library did not load"));
+    script.onerror = () => {
+      loading = null; // the next view tries again
+      reject(new Error("the chart library did not load"));
+    };
     document.head.append(link, script);
   });
   return loading;

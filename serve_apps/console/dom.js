@@ -13,8 +13,17 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+const QUIET_KEY = "fleetray.quiet";
+
+// Whether new alerts are announced: users can silence them (WCAG 2.2.4), for this tab.
+export const announcements = {
+  get on() { return sessionStorage.getItem(QUIET_KEY) !== "yes"; },
+  set on(value) { if (value) sessionStorage.removeItem(QUIET_KEY); else sessionStorage.setItem(QUIET_KEY, "yes"); },
+};
+
 // A polite announcement, or an assertive one for what needs attention now (critical alerts).
 export function announce(text, assertive = false) {
+  if (!announcements.on) return;
   const region = document.getElementById(assertive ? "announce-assertive" : "announce-polite");
   region.textContent = "";
   setTimeout(() => { region.textContent = text; }, 50);
@@ -45,4 +54,13 @@ export function errorMessage(error) {
 // A view's heading, focused when the view opens so keyboard and screen-reader users land on it.
 export function heading(text) {
   return h("h1", { tabindex: "-1" }, text);
+}
+
+// Rebuilds `container`'s content with `rebuild()`, giving the focus back to the element with the
+// same data-key when it had it (a redrawn table must not drop a keyboard user to the page start).
+export function keepingFocus(container, rebuild) {
+  const focused = document.activeElement;
+  const key = container.contains(focused) ? focused.dataset.key : undefined;
+  rebuild();
+  if (key !== undefined) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
 }

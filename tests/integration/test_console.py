@@ -165,6 +165,19 @@ async def test_a_second_cancel_of_a_completed_booking_shows_the_adrs_error(brows
     await page.context.close()
 
 
+async def test_a_cancellation_is_shown_on_its_booking_and_takes_the_focus(browser, stack, auth_config, make_client):
+    booking = await create_booking(make_client("console-canceller", tenant="demo"))
+    page = await open_console(browser, stack, token_for(auth_config, "console-canceller", "demo"), VIEWS["bookings"])
+    card = page.locator("li.card", has=page.get_by_role("heading", name=f"Booking {booking['confirmation_code']}"))
+    await card.get_by_label("Reason").select_option("found_alternative")
+    await card.get_by_role("button", name=f"Cancel booking {booking['confirmation_code']}").click()
+    confirmation = card.get_by_role("status")
+    await expect(confirmation).to_contain_text("(found_alternative)")
+    await expect(confirmation).to_be_focused()
+    await expect(card.get_by_role("definition").last).to_have_text("cancelled")
+    await page.context.close()
+
+
 async def test_every_view_is_reachable_by_keyboard_with_a_visible_focus(browser, stack, auth_config):
     page = await open_console(browser, stack, demo_token(auth_config))
     await page.keyboard.press("Tab")

@@ -1,18 +1,19 @@
 // Alerts: the tenant's open alerts, then every alert raised or cleared as the fleet stream
 // publishes it; filterable by severity and vehicle.
 import { api, stream } from "../api.js";
-import { announce, errorMessage, h, heading, severityBadge, when } from "../dom.js";
+import { announce, errorMessage, h, heading, keepingFocus, severityBadge, when } from "../dom.js";
 
 export function alertsView(main, _params, signal) {
   const state = { alerts: [], severity: "", vehicle: "" };
   const body = h("tbody");
   const status = h("p", { class: "live-status", role: "status" }, "Connecting to the live alert feed…");
-  const draw = () => body.replaceChildren(...state.alerts
+  const draw = () => keepingFocus(body, () => body.replaceChildren(...state.alerts
     .filter((a) => !state.severity || a.severity === state.severity)
     .filter((a) => !state.vehicle || a.vehicle_id.toLowerCase().includes(state.vehicle))
     .map((a) => h("tr", {}, h("td", {}, when(a.at)), h("td", {}, severityBadge(a.severity)),
-      h("th", { scope: "row" }, h("a", { href: `#/vehicle/${encodeURIComponent(a.vehicle_id)}` }, a.vehicle_id)),
-      h("td", {}, a.message), h("td", {}, a.state))));
+      h("th", { scope: "row" }, h("a", { href: `#/vehicle/${encodeURIComponent(a.vehicle_id)}`,
+        dataset: { key: `${a.vehicle_id} ${a.key ?? a.alert_key} ${a.at}` } }, a.vehicle_id)),
+      h("td", {}, a.message), h("td", {}, a.state)))));
   main.append(heading("Alerts"),
     h("div", { class: "toolbar" },
       h("div", {}, h("label", { for: "alert-severity" }, "Severity"),
@@ -24,17 +25,26 @@ export function alertsView(main, _params, signal) {
     h("table", {}, h("caption", {}, "Open alerts, then alerts as they are raised or cleared (newest first)"),
       h("thead", {}, h("tr", {}, ["Time", "Severity", "Vehicle", "Alert", "State"].map((c) => h("th", { scope: "col" }, c)))), body));
 
-  api("/v1/vehicles", { signal }).then((vehicles) => {
+  // The open alerts, after those the stream brought meanwhile; again when the stream starts
+  // afresh (alerts were missed while it was away).
+  const load = () => api("/v1/vehicles", { signal }).then((vehicles) => {
     const open = vehicles.flatMap((v) => (v.alerts ?? []).map((a) => ({ ...a, vehicle_id: v.vehicle_id, at: a.raised_at, state: "open" })));
-    state.alerts.push(...open.sort((a, b) => (a.at < b.at ? 1 : -1)));
+    state.alerts = [...state.alerts.filter((a) => a.state !== "open"), ...open.sort((a, b) => (a.at < b.at ? 1 : -1))];
     draw();
   }).catch((error) => { if (!signal.aborted) main.append(errorMessage(error)); });
+  load();
+  let subscribed = false;
 
   stream("/v1/fleet/stream", {
     signal,
     onStatus: (s, detail) => { status.textContent = s === "live" ? "Live: alerts appear as they are published."
       : s === "refused" ? detail : "Reconnecting to the live alert feed…"; },
-    onEvent: ({ data }) => {
+    onEvent: ({ event, data }) => {
+      if (event === "subscribed") {
+        if (subscribed) load();
+        subscribed = true;
+        return;
+      }
       if (data.type !== "alert") return;
       const raised = data.event_type === "VehicleAlertRaised";
       state.alerts.unshift({ ...data, at: data.occurred_at, state: raised ? "raised" : "cleared" });

@@ -23,15 +23,17 @@ function cancelForm(booking, onCancelled) {
   const id = booking.booking_id;
   const reason = h("select", { id: `reason-${id}` }, REASONS.map(([v, t]) => h("option", { value: v }, t)));
   const notes = h("input", { id: `notes-${id}`, maxlength: "500" });
-  const outcome = h("div", { "aria-live": "polite" });
-  return h("form", { onsubmit: async (event) => {
+  const outcome = h("div");
+  const form = h("form", { onsubmit: async (event) => {
     event.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true; // one cancellation per click, however impatient
     try {
       const done = await api(`/v1/bookings/${id}/cancel`, { method: "POST", body: { reason: reason.value, notes: notes.value || null } });
-      outcome.replaceChildren(h("p", { class: "message", role: "status" }, `Cancelled at ${when(done.cancelled_at)}.`));
       onCancelled(done);
     } catch (error) {
       outcome.replaceChildren(h("p", { class: "message error", role: "alert" }, explain(error)));
+      button.disabled = false;
     }
   } },
   h("div", { class: "toolbar" },
@@ -39,18 +41,34 @@ function cancelForm(booking, onCancelled) {
     h("div", {}, h("label", { for: `notes-${id}` }, "Notes (optional)"), notes),
     h("div", {}, h("button", { type: "submit", "aria-label": `Cancel booking ${booking.confirmation_code}` }, "Cancel booking"))),
   outcome);
+  return form;
+}
+
+function card(b) {
+  const status = h("dd", {}, b.status);
+  const item = h("li", { class: "card" },
+    h("h2", {}, `Booking ${b.confirmation_code}`),
+    h("dl", { class: "pairs" }, [["Resource", b.resource_id], ["From", when(b.starts_at)], ["To", when(b.ends_at)]]
+      .flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]), h("dt", {}, "Status"), status),
+    b.status === "cancelled" ? h("p", {}, `Cancelled ${when(b.cancelled_at)} (${b.cancellation_reason}).`) : null);
+  if (b.status !== "cancelled") {
+    const form = cancelForm(b, (done) => { // this card only: the rest of the list and the focus stay
+      status.textContent = done.status;
+      const confirmation = h("p", { class: "message", role: "status", tabindex: "-1" },
+        `Cancelled ${when(done.cancelled_at)} (${done.cancellation_reason}).`);
+      form.replaceWith(confirmation);
+      confirmation.focus();
+    });
+    item.append(form);
+  }
+  return item;
 }
 
 export function bookingsView(main, _params, signal) {
   const list = h("div");
   main.append(heading("Bookings"), list);
-  const draw = (bookings) => list.replaceChildren(bookings.length ? h("ul", { class: "bookings" }, bookings.map((b) =>
-    h("li", { class: "card" },
-      h("h2", {}, `Booking ${b.confirmation_code}`),
-      h("dl", { class: "pairs" }, [["Resource", b.resource_id], ["From", when(b.starts_at)], ["To", when(b.ends_at)],
-        ["Status", b.status], ["Cancelled", b.cancelled_at ? `${when(b.cancelled_at)} (${b.cancellation_reason})` : null]]
-        .filter(([, v]) => v).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
-      b.status === "cancelled" ? null : cancelForm(b, () => api("/v1/bookings", { signal }).then(draw)))))
-    : h("p", {}, "You have no bookings."));
-  api("/v1/bookings", { signal }).then(draw).catch((error) => { if (!signal.aborted) list.replaceChildren(errorMessage(error)); });
+  api("/v1/bookings", { signal })
+    .then((bookings) => list.replaceChildren(bookings.length ? h("ul", { class: "bookings" }, bookings.map(card))
+      : h("p", {}, "You have no bookings.")))
+    .catch((error) => { if (!signal.aborted) list.replaceChildren(errorMessage(error)); });
 }

@@ -1,7 +1,7 @@
 // Fleet: every vehicle of the tenant, sortable and filterable; alerts published on the tenant's
 // fleet stream update the open-alert counts and are announced as they arrive.
 import { api, stream } from "../api.js";
-import { announce, errorMessage, h, heading, number, severityBadge, when } from "../dom.js";
+import { announce, errorMessage, h, heading, keepingFocus, number, severityBadge, when } from "../dom.js";
 
 const COLUMNS = [
   ["vehicle_id", "Vehicle"], ["connection", "Connection"], ["last_seen", "Last seen"],
@@ -33,16 +33,16 @@ export function fleetView(main, _params, signal) {
       return (x < y ? -1 : x > y ? 1 : 0) * (state.descending ? -1 : 1);
     });
 
-  function draw() {
+  const draw = () => keepingFocus(table, () => {
     headRow.replaceChildren(...COLUMNS.map(([key, label]) => h("th", {
       scope: "col", "aria-sort": state.sort === key ? (state.descending ? "descending" : "ascending") : null,
-    }, h("button", { type: "button", onclick: () => {
+    }, h("button", { type: "button", dataset: { key: `sort-${key}` }, onclick: () => {
       state.descending = state.sort === key ? !state.descending : false;
       state.sort = key;
       draw();
-    } }, label))));
+    } }, label, state.sort === key ? (state.descending ? " ▼" : " ▲") : ""))));
     body.replaceChildren(...rows().map((v) => h("tr", {},
-      h("th", { scope: "row" }, h("a", { href: `#/vehicle/${encodeURIComponent(v.vehicle_id)}` },
+      h("th", { scope: "row" }, h("a", { href: `#/vehicle/${encodeURIComponent(v.vehicle_id)}`, dataset: { key: v.vehicle_id } },
         v.name && v.name !== v.vehicle_id ? `${v.vehicle_id} (${v.name})` : v.vehicle_id)),
       h("td", {}, v.connection),
       h("td", {}, when(v.last_seen)),
@@ -50,7 +50,7 @@ export function fleetView(main, _params, signal) {
       h("td", {}, String(v.open_alerts)),
       h("td", {}, number(v.driver_score, 0)),
       h("td", {}, v.failure_risk === null || v.failure_risk === undefined ? "–" : `${Math.round(v.failure_risk * 100)} %`))));
-  }
+  });
 
   const filter = h("input", { id: "fleet-filter", type: "search", oninput: (e) => { state.filter = e.target.value.toLowerCase(); draw(); } });
   const connection = h("select", { id: "fleet-connection", onchange: (e) => { state.connection = e.target.value; draw(); } },
@@ -62,7 +62,8 @@ export function fleetView(main, _params, signal) {
     status, table,
     h("h2", {}, "Latest alerts"), latest);
 
-  api("/v1/vehicles", { signal }).then(async (vehicles) => {
+  // The vehicles as they are now; again when the alert stream starts afresh (alerts were missed).
+  const load = () => api("/v1/vehicles", { signal }).then(async (vehicles) => {
     state.vehicles = vehicles.map((v) => ({ ...v, open_alerts: v.open_alerts ?? 0, failure_risk: null }));
     draw();
     for (const v of state.vehicles.slice(0, MAX_RISK_LOOKUPS)) {
@@ -71,12 +72,19 @@ export function fleetView(main, _params, signal) {
         .catch(() => {});
     }
   }).catch((error) => { if (!signal.aborted) main.append(errorMessage(error)); });
+  load();
+  let subscribed = false;
 
   stream("/v1/fleet/stream", {
     signal,
     onStatus: (s, detail) => { status.textContent = s === "live" ? "Live: new alerts appear as they are raised."
       : s === "refused" ? `The alert feed refused: ${detail}` : "Reconnecting to the live alert feed…"; },
-    onEvent: ({ data }) => {
+    onEvent: ({ event, data }) => {
+      if (event === "subscribed") {
+        if (subscribed) load();
+        subscribed = true;
+        return;
+      }
       if (data.type !== "alert") return;
       const vehicle = state.vehicles.find((v) => v.vehicle_id === data.vehicle_id);
       const raised = data.event_type === "VehicleAlertRaised";

@@ -8,7 +8,7 @@ export function searchView(main, [query], signal) {
   const q = params.get("q") ?? "";
   const facets = params.getAll("facet");
   document.getElementById("search-q").value = q;
-  const results = h("div", { "aria-live": "polite" }, h("p", {}, "Searching…"));
+  const results = h("div", {}, h("p", { role: "status" }, "Searching…"));
   main.append(heading(`Search: ${q}`), results);
   const link = (facetList) => `#/search?${new URLSearchParams([["q", q], ...facetList.map((f) => ["facet", f])])}`;
 
@@ -25,7 +25,7 @@ export function searchView(main, [query], signal) {
         }))));
     results.replaceChildren(
       h("p", { role: "status" }, `Found ${plural(found.vehicles_found, "vehicle")} and ${plural(found.trouble_codes.length, "trouble code")}.`),
-      facetGroups.length ? h("div", { class: "facets" }, facetGroups) : null,
+      facetGroups.length ? [h("h2", {}, "Filters"), h("div", { class: "facets" }, facetGroups)] : null,
       h("h2", {}, "Vehicles"),
       found.vehicles.length ? h("ul", {}, found.vehicles.map((v) => h("li", {},
         h("a", { href: `#/vehicle/${encodeURIComponent(v.vehicle_id)}` }, `${v.vehicle_id}${v.name ? ` (${v.name})` : ""}`),

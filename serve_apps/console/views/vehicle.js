@@ -35,11 +35,13 @@ function pidCard(pid, label, unit) {
   let plot = null;
   return {
     card,
-    add(at, reading) {
+    add(at, reading) { // history arrives newest first, beside live readings: keep time order
       points.push([at, reading]);
+      if (points.length > 1 && points[points.length - 2][0] > at) points.sort((a, b) => a[0] - b[0]);
       const horizon = Date.now() - WINDOW_MS;
       while (points.length && points[0][0] < horizon) points.shift();
     },
+    destroy() { plot?.destroy(); },
     draw() {
       if (!points.length) return;
       const [, latest] = points[points.length - 1];
@@ -93,19 +95,27 @@ function historyForm(vehicleId, signal) {
   const pid = h("select", { id: "history-pid" }, CHARTED.map(([p, label]) => h("option", { value: p }, label)));
   const from = h("input", { id: "history-from", type: "datetime-local", value: local(new Date(now - 3600 * 1000)) });
   const to = h("input", { id: "history-to", type: "datetime-local", value: local(now) });
-  const out = h("div", { "aria-live": "polite" });
+  const out = h("div");
+  let asking = null;
   const form = h("form", { onsubmit: async (event) => {
     event.preventDefault();
+    if (!from.value || !to.value || new Date(from.value) >= new Date(to.value)) {
+      out.replaceChildren(h("p", { class: "message error", role: "alert" }, "Choose a start before the end of the range."));
+      return;
+    }
+    asking?.abort(); // a slower earlier answer must not replace this one
+    asking = new AbortController();
+    signal.addEventListener("abort", () => asking.abort());
     const query = new URLSearchParams({ pid: pid.value, from: new Date(from.value).toISOString(),
       to: new Date(to.value).toISOString(), limit: "500" });
     try {
-      const points = await api(`/v1/vehicles/${encodeURIComponent(vehicleId)}/telemetry?${query}`, { signal });
+      const points = await api(`/v1/vehicles/${encodeURIComponent(vehicleId)}/telemetry?${query}`, { signal: asking.signal });
       out.replaceChildren(points.length ? h("table", {}, h("caption", {}, `${points.length} stored readings of ${pid.value}`),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Captured at"), h("th", { scope: "col" }, "Value"))),
         h("tbody", {}, points.map((p) => h("tr", {}, h("td", {}, when(p.captured_at)), h("td", {}, `${number(p.value)} ${p.unit ?? ""}`)))))
         : h("p", {}, "No readings in that range."));
     } catch (error) {
-      out.replaceChildren(errorMessage(error));
+      if (error.name !== "AbortError") out.replaceChildren(errorMessage(error));
     }
   } },
   h("div", { class: "toolbar" },
@@ -116,7 +126,14 @@ function historyForm(vehicleId, signal) {
   return [form, out];
 }
 
-export function vehicleView(main, [vehicleId], signal) {
+export function vehicleView(main, [encodedId], signal) {
+  let vehicleId;
+  try {
+    vehicleId = decodeURIComponent(encodedId);
+  } catch {
+    main.append(heading("Vehicle not found"), h("p", { class: "message error", role: "alert" }, "That address names no vehicle."));
+    return;
+  }
   const path = `/v1/vehicles/${encodeURIComponent(vehicleId)}`;
   const cards = Object.fromEntries(CHARTED.map(([pid, label, unit]) => [pid, pidCard(pid, label, unit)]));
   const summary = h("dl", { class: "pairs" });
@@ -147,7 +164,8 @@ export function vehicleView(main, [vehicleId], signal) {
     api(`${path}/telemetry?${new URLSearchParams({ pid, from: since, limit: "2000" })}`, { signal })
       .then((points) => points.forEach((p) => cards[pid].add(Date.parse(p.captured_at), p.value)))
       .catch(() => {})));
-  Promise.all([loadChartLibrary(), history]).then(drawCharts);
+  Promise.all([loadChartLibrary().catch(() => {}), history]).then(drawCharts); // values and tables without charts
+  signal.addEventListener("abort", () => Object.values(cards).forEach((c) => c.destroy()));
   api(`${path}/dtcs`, { signal }).then((d) => codes.replaceChildren(troubleCodes(d)))
     .catch((error) => codes.replaceChildren(errorMessage(error)));
   api(`${path}/predictions`, { signal }).then((p) => predictions.replaceChildren(predictionTable(p)))
@@ -159,6 +177,7 @@ export function vehicleView(main, [vehicleId], signal) {
     onStatus: (s, detail) => { status.textContent = s === "live" ? "Live: values update as readings arrive."
       : s === "refused" ? detail : "Reconnecting to the vehicle's live stream…"; },
     onEvent: ({ data }) => {
+      if (!data) return;
       if (data.type === "state") {
         view = data.vehicle;
         drawSummary();
