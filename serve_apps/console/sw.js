@@ -9,7 +9,7 @@ const SHELL = [
   "./", "console/app.js", "console/api.js", "console/dom.js", "console/charts.js", "console/console.css",
   "console/manifest.webmanifest", "console/icons/icon.svg", "console/icons/icon-192.png", "console/icons/icon-512.png",
   "console/vendor/uPlot.iife.min.js", "console/vendor/uPlot.min.css",
-  ...["alerts", "bookings", "fleet", "leaderboard", "models", "search", "signin", "vehicle"].map((v) => `console/views/${v}.js`),
+  ...["alert_feed", "alerts", "bookings", "fleet", "leaderboard", "models", "search", "signin", "vehicle"].map((v) => `console/views/${v}.js`),
 ];
 
 self.addEventListener("install", (event) => {

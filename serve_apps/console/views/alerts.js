@@ -1,7 +1,8 @@
 // Alerts: the tenant's open alerts, then every alert raised or cleared as the fleet stream
 // publishes it; filterable by severity and vehicle.
-import { api, stream } from "../api.js";
-import { announce, errorMessage, h, heading, keepingFocus, severityBadge, when } from "../dom.js";
+import { api } from "../api.js";
+import { errorMessage, h, heading, keepingFocus, severityBadge, when } from "../dom.js";
+import { followAlertFeed } from "./alert_feed.js";
 
 export function alertsView(main, _params, signal) {
   const state = { alerts: [], severity: "", vehicle: "" };
@@ -33,24 +34,9 @@ export function alertsView(main, _params, signal) {
     draw();
   }).catch((error) => { if (!signal.aborted) main.append(errorMessage(error)); });
   load();
-  let subscribed = false;
-
-  stream("/v1/fleet/stream", {
-    signal,
-    onStatus: (s, detail) => { status.textContent = s === "live" ? "Live: alerts appear as they are published."
-      : s === "refused" ? detail : "Reconnecting to the live alert feed…"; },
-    onEvent: ({ event, data }) => {
-      if (event === "subscribed") {
-        if (subscribed) load();
-        subscribed = true;
-        return;
-      }
-      if (data.type !== "alert") return;
-      const raised = data.event_type === "VehicleAlertRaised";
-      state.alerts.unshift({ ...data, at: data.occurred_at, state: raised ? "raised" : "cleared" });
-      state.alerts.length = Math.min(state.alerts.length, 500);
-      draw();
-      if (raised) announce(`${data.severity} alert on ${data.vehicle_id}: ${data.message}`, data.severity === "critical");
-    },
-  });
+  followAlertFeed({ signal, status, reload: load, onAlert: (alert, raised) => {
+    state.alerts.unshift({ ...alert, at: alert.occurred_at, state: raised ? "raised" : "cleared" });
+    state.alerts.length = Math.min(state.alerts.length, 500);
+    draw();
+  } });
 }

@@ -1,7 +1,8 @@
 // Fleet: every vehicle of the tenant, sortable and filterable; alerts published on the tenant's
 // fleet stream update the open-alert counts and are announced as they arrive.
-import { api, stream } from "../api.js";
-import { announce, errorMessage, h, heading, keepingFocus, number, severityBadge, when } from "../dom.js";
+import { api } from "../api.js";
+import { errorMessage, h, heading, keepingFocus, number, severityBadge, when } from "../dom.js";
+import { followAlertFeed } from "./alert_feed.js";
 
 const COLUMNS = [
   ["vehicle_id", "Vehicle"], ["connection", "Connection"], ["last_seen", "Last seen"],
@@ -73,27 +74,12 @@ export function fleetView(main, _params, signal) {
     }
   }).catch((error) => { if (!signal.aborted) main.append(errorMessage(error)); });
   load();
-  let subscribed = false;
-
-  stream("/v1/fleet/stream", {
-    signal,
-    onStatus: (s, detail) => { status.textContent = s === "live" ? "Live: new alerts appear as they are raised."
-      : s === "refused" ? `The alert feed refused: ${detail}` : "Reconnecting to the live alert feed…"; },
-    onEvent: ({ event, data }) => {
-      if (event === "subscribed") {
-        if (subscribed) load();
-        subscribed = true;
-        return;
-      }
-      if (data.type !== "alert") return;
-      const vehicle = state.vehicles.find((v) => v.vehicle_id === data.vehicle_id);
-      const raised = data.event_type === "VehicleAlertRaised";
-      if (vehicle) vehicle.open_alerts = Math.max(0, vehicle.open_alerts + (raised ? 1 : -1));
-      draw();
-      latest.prepend(h("li", {}, severityBadge(data.severity), " ",
-        `${data.vehicle_id}: ${data.message} (${raised ? "raised" : "cleared"} ${when(data.occurred_at)})`));
-      while (latest.children.length > 20) latest.lastChild.remove();
-      if (raised) announce(`${data.severity} alert on ${data.vehicle_id}: ${data.message}`, data.severity === "critical");
-    },
-  });
+  followAlertFeed({ signal, status, reload: load, onAlert: (alert, raised) => {
+    const vehicle = state.vehicles.find((v) => v.vehicle_id === alert.vehicle_id);
+    if (vehicle) vehicle.open_alerts = Math.max(0, vehicle.open_alerts + (raised ? 1 : -1));
+    draw();
+    latest.prepend(h("li", {}, severityBadge(alert.severity), " ",
+      `${alert.vehicle_id}: ${alert.message} (${raised ? "raised" : "cleared"} ${when(alert.occurred_at)})`));
+    while (latest.children.length > 20) latest.lastChild.remove();
+  } });
 }
