@@ -26,13 +26,18 @@ if TYPE_CHECKING:
     from ml.registry import Serving
 
 
+def _running_stack_urls(settings: StackSettings) -> dict[str, str] | None:
+    """The URLs the running local stack wrote to stack.json (cluster/stack.py), or None."""
+    stack_file = settings.state_dir / "stack.json"
+    return json.loads(stack_file.read_text()) if stack_file.exists() else None
+
+
 def running_database_url(settings: StackSettings) -> str:
     """DATABASE_URL, else the one the running local stack wrote to stack.json."""
     if settings.database_url:
         return settings.database_url
-    stack_file = settings.state_dir / "stack.json"
-    if stack_file.exists():
-        return json.loads(stack_file.read_text())["database_url"]
+    if urls := _running_stack_urls(settings):
+        return urls["database_url"]
     sys.exit("no DATABASE_URL and no running stack (.fleetray/stack.json); start one with `make run`")
 
 
@@ -294,9 +299,8 @@ async def _registry(settings: StackSettings, args: argparse.Namespace) -> None:
 def console_url(settings: StackSettings, token: str) -> str:
     """The console of the running local stack (its stack.json), else of the configured address,
     signed in by the token in the URL fragment, which browsers never send to a server."""
-    stack_file = settings.state_dir / "stack.json"
-    api_url = (json.loads(stack_file.read_text())["api_url"] if stack_file.exists()
-               else f"http://{settings.http_host}:{settings.http_port}")
+    urls = _running_stack_urls(settings)
+    api_url = urls["api_url"] if urls else f"http://{settings.http_host}:{settings.http_port}"
     return f"{api_url.rstrip('/')}/#token={token}"
 
 

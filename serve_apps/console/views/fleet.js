@@ -64,7 +64,7 @@ export function fleetView(main, _params, signal) {
     h("h2", {}, "Latest alerts"), latest);
 
   // The vehicles as they are now; again when the alert stream starts afresh (alerts were missed).
-  const load = () => api("/v1/vehicles", { signal }).then(async (vehicles) => {
+  const load = () => api("/v1/vehicles", { signal }).then((vehicles) => {
     state.vehicles = vehicles.map((v) => ({ ...v, open_alerts: v.open_alerts ?? 0, failure_risk: null }));
     draw();
     for (const v of state.vehicles.slice(0, MAX_RISK_LOOKUPS)) {
