@@ -49,8 +49,9 @@ class BookingEntity(TenantEntity):
             self.booking_id, tenant_id, user_id, resource_id, confirmation_code, starts_at, ends_at))
         return {"booking": self.state}
 
-    async def on_get(self, tenant_id: str, user_id: str, role: str) -> Reply:
-        if role != "operator" and self.state["user_id"] != user_id:
+    async def on_get(self, tenant_id: str, user_id: str, operator: bool) -> Reply:
+        """An operator reads any booking of the tenant, anyone else only their own."""
+        if not operator and self.state["user_id"] != user_id:
             return error("UNAUTHORIZED", "You do not own this booking")
         return {"booking": self.state}
 
@@ -158,8 +159,9 @@ class BookingClient:
                                       resource_id=resource_id, confirmation_code=confirmation_code,
                                       starts_at=starts_at, ends_at=ends_at), "booking")
 
-    async def get(self, booking_id: uuid.UUID | str, *, tenant_id: str, user_id: str, role: str) -> dict[str, Any]:
-        return unwrap(await self._ask(booking_id, "get", tenant_id=tenant_id, user_id=user_id, role=role), "booking")
+    async def get(self, booking_id: uuid.UUID | str, *, tenant_id: str, user_id: str, operator: bool) -> dict[str, Any]:
+        return unwrap(await self._ask(booking_id, "get", tenant_id=tenant_id, user_id=user_id, operator=operator),
+                      "booking")
 
     async def cancel(self, booking_id: uuid.UUID | str, *, tenant_id: str, user_id: str, reason: str,
                      notes: str | None) -> Cancellation:

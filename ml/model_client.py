@@ -21,26 +21,32 @@ from ray.serve.handle import DeploymentHandle
 from db.errors import DomainError
 from ml import serving_metrics
 from ml.inputs import Instance, InputError, to_array
-from ml.registry import ModelRegistry, RegistryError, ServedModel, ServedVersion
+from ml.registry import ModelRegistry, RegistryError, ServedModel, ServedVersion, Serving
 
 log = logging.getLogger(__name__)
 
 
 class ModelCatalog:
-    """The registry's serving versions, refreshed at most once per `ttl_seconds`."""
+    """The registry's serving versions, refreshed at most once per `ttl_seconds`, and at once after
+    this process changed them."""
 
     def __init__(self, registry: ModelRegistry, ttl_seconds: float = 1.0):
         self.registry = registry
         self.ttl_seconds = ttl_seconds
         self._served: dict[str, ServedModel] = {}
         self._loaded_at = -float("inf")
+        self._changed_here = False  # by promote() or rollback(): read again at once
         self._lock = asyncio.Lock()
+
+    def _due(self) -> bool:
+        return self._changed_here or time.monotonic() - self._loaded_at > self.ttl_seconds
 
     async def served(self) -> dict[str, ServedModel]:
         """While the database is unreachable, the versions last read keep serving."""
-        if time.monotonic() - self._loaded_at > self.ttl_seconds:
+        if self._due():
             async with self._lock:
-                if time.monotonic() - self._loaded_at > self.ttl_seconds:
+                if self._due():
+                    self._changed_here = False
                     try:
                         self._served = await self.registry.served()
                     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -50,6 +56,18 @@ class ModelCatalog:
                     self._loaded_at = time.monotonic()
         return self._served
 
+    async def promote(self, name: str, version: int, traffic_pct: int) -> Serving:
+        """The registry's promote(); this process serves the change from its next request, the
+        others within `ttl_seconds`."""
+        serving = await self.registry.promote(name, version, traffic_pct)
+        self._changed_here = True
+        return serving
+
+    async def rollback(self, name: str) -> Serving:
+        serving = await self.registry.rollback(name)
+        self._changed_here = True
+        return serving
+
 
 class ModelClient:
     """Validates instances against the chosen version's input spec and asks its deployment."""
@@ -58,9 +76,13 @@ class ModelClient:
         self.catalog = catalog
         self.deployments = deployments
 
-    async def predict(self, name: str, instances: Sequence[Instance]) -> dict[str, Any]:
+    def check_known(self, name: str) -> None:
+        """NOT_FOUND unless `name` is a model this API serves."""
         if name not in self.deployments:
             raise DomainError("NOT_FOUND", f"Unknown model {name!r}; models: {', '.join(self.deployments)}")
+
+    async def predict(self, name: str, instances: Sequence[Instance]) -> dict[str, Any]:
+        self.check_known(name)
         served = (await self.catalog.served()).get(name)
         if served is None:
             raise DomainError("UNAVAILABLE", f"Model {name!r} has no promoted version (fleetray model promote)")

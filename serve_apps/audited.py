@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 
-from db.audit import AuditRecord
+from db.audit import EVERY_TENANT, AuditRecord
 from db.errors import DomainError
 from serve_apps.auth import principal_of
 from serve_apps.errors import validation_error
@@ -28,9 +28,11 @@ class AuditEntry:
     outcome: str | None = None
 
 
-def audited(action: str, target_type: str, target_param: str | None = None) -> Any:
+def audited(action: str, target_type: str, target_param: str | None = None, *, shared: bool = False) -> Any:
     """A dependency that records `action` on the target named by the path parameter
-    `target_param` (or set by the route) once the route has answered."""
+    `target_param` (or set by the route) once the route has answered. A `shared` target serves
+    every tenant (a model): an administrator's record of it has the tenant `*`, as the
+    command line's have; anyone else's refused attempt stays in their own tenant."""
     async def record_attempt(request: Request, svc: Services = Depends(services)) -> AsyncIterator[AuditEntry]:
         entry = AuditEntry(target_id=request.path_params.get(target_param) if target_param else None)
         outcome = "INTERNAL_ERROR"
@@ -46,7 +48,8 @@ def audited(action: str, target_type: str, target_param: str | None = None) -> A
         finally:
             who = principal_of(request)
             svc.audit.record(AuditRecord(
-                occurred_at=datetime.now(timezone.utc), action=action, tenant_id=who.tenant_id,
+                occurred_at=datetime.now(timezone.utc), action=action,
+                tenant_id=EVERY_TENANT if shared and who.role == "admin" else who.tenant_id,
                 user_id=who.user_id, ip_address=request.client.host if request.client else None,
                 target_type=target_type, target_id=entry.target_id, outcome=outcome,
                 request_id=request.state.request_id))

@@ -13,8 +13,10 @@ from pydantic import BaseModel
 
 from serve_apps.errors import ApiError
 
-Role = Literal["user", "operator"]
-ROLES: tuple[str, ...] = ("user", "operator")
+# An operator runs one tenant's fleet; an administrator is also an operator of its own tenant
+# and changes what every tenant shares (the models served).
+ROLES: tuple[str, ...] = ("user", "operator", "admin")
+OPERATOR_ROLES = frozenset({"operator", "admin"})
 DEFAULT_TENANT = "default"
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 MAX_SUBJECT_LENGTH = 256
@@ -57,8 +59,17 @@ def principal_of(request) -> Principal:
 def operator_of(request, action: str) -> Principal:
     """The caller, who must be an operator: FORBIDDEN "Only operators can <action>" otherwise."""
     who = principal_of(request)
-    if who.role != "operator":
+    if who.role not in OPERATOR_ROLES:
         raise ApiError("FORBIDDEN", f"Only operators can {action}")
+    return who
+
+
+def admin_of(request, action: str) -> Principal:
+    """The caller, who must be an administrator: FORBIDDEN "Only administrators can <action>"
+    otherwise."""
+    who = principal_of(request)
+    if who.role != "admin":
+        raise ApiError("FORBIDDEN", f"Only administrators can {action}")
     return who
 
 

@@ -219,11 +219,42 @@ async def test_another_tenants_vehicles_are_never_shown(browser, stack, auth_con
     await page.context.close()
 
 
+async def test_an_administrator_promotes_a_canary_and_rolls_it_back_from_the_models_view(
+        browser, stack, auth_config, served_models, model_registry, tmp_path):
+    family = "battery"
+    stable = served_models[family]
+    canary = await model_registry.register(await model_registry.fetch(family, stable, tmp_path / "copy"))
+    page = await open_console(browser, stack, demo_token(auth_config, "admin"), "#/models")
+    section = page.get_by_role("region", name=family)
+    await expect(section.get_by_role("table", name=f"Registered versions of {family}")).to_contain_text(f"v{canary}")
+    await section.get_by_label("Version", exact=True).select_option(str(canary))
+    await section.get_by_label("Traffic share (%)").fill("25")
+    await section.get_by_role("button", name=f"Promote the chosen version of {family}").click()
+    status = page.get_by_role("status").filter(has_text=f"{family}:")
+    await expect(status).to_have_text(f"{family}: v{stable} stable, v{canary} canary taking 25 %.")
+    await expect(status).to_be_focused()
+    served = page.get_by_role("table", name="Failure-prediction models served now").get_by_role("row", name=re.compile(f"^{family} "))
+    await expect(served).to_contain_text(f"v{canary}")
+    await page.get_by_role("region", name=family).get_by_role("button", name=f"Roll back {family}").click()
+    await expect(page.get_by_role("status").filter(has_text="rolled back")).to_have_text(
+        f"{family} rolled back: v{stable} takes all traffic.")
+    await page.context.close()
+
+
+async def test_the_models_view_offers_no_changes_to_operators(browser, stack, auth_config, served_models):
+    page = await open_console(browser, stack, demo_token(auth_config), "#/models")
+    await expect(page.get_by_role("table", name="Failure-prediction models served now")).to_contain_text("battery")
+    await expect(page.get_by_text("Administrators promote and roll back versions here")).to_be_visible()
+    assert await page.get_by_role("button", name=re.compile("^(Promote|Roll back)")).count() == 0
+    await page.context.close()
+
+
 @pytest.mark.parametrize("color_scheme", ["light", "dark"])
 async def test_every_view_passes_axe_core_wcag_aaa_rules(browser, stack, auth_config, make_client, demo_code,
-                                                        color_scheme):
-    await create_booking(make_client("console-tester", tenant="demo", role="operator"))  # a card with a form
-    page = await open_console(browser, stack, demo_token(auth_config), color_scheme=color_scheme)
+                                                        served_models, color_scheme):
+    """As an administrator, who sees every form (the Models view's too)."""
+    await create_booking(make_client("console-tester", tenant="demo", role="admin"))  # a card with a form
+    page = await open_console(browser, stack, demo_token(auth_config, "admin"), color_scheme=color_scheme)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems = {}
     for view, route in VIEWS.items():

@@ -2,7 +2,8 @@
 promoted by the same code `make run` uses when the registry is empty, served by their Ray Serve
 deployments and called over HTTP. Predictions match the trained models; wrong shapes get a 400
 naming the problem; promotion, canary and rollback under traffic fail no request; a corrupted
-artifact is refused while the serving version keeps serving."""
+artifact is refused while the serving version keeps serving; administrators, and only they,
+promote and roll back over HTTP."""
 
 import asyncio
 import json
@@ -163,3 +164,69 @@ async def test_corrupted_artifact_is_refused_and_the_stable_version_keeps_servin
     assert set(versions) == {served_models[family]}
     await model_registry.rollback(family)
 
+
+
+async def test_an_administrator_promotes_a_canary_and_rolls_it_back_over_http(
+        served_models, model_registry, make_client, tmp_path, pool):
+    family = "engine"
+    v1 = served_models[family]
+    v2 = await model_registry.register(await model_registry.fetch(family, v1, tmp_path / "copy"))
+    admin = make_client("canary-admin", tenant="ops", role="admin")
+    versions = (await admin.get(f"/v1/models/{family}/versions")).json()
+    assert {v["version"]: v["status"] for v in versions if v["version"] in (v1, v2)} == {v1: "stable", v2: "registered"}
+
+    promoted = await admin.post(f"/v1/models/{family}/promote", json={"version": v2, "traffic_pct": 30})
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json() == {"model": family, "stable_version": v1, "canary_version": v2, "canary_traffic_pct": 30}
+    listing = {m["model"]: m for m in (await admin.get("/v1/models")).json()}
+    assert (listing[family]["canary_version"], listing[family]["canary_traffic_pct"]) == (v2, 30)
+
+    rolled_back = await admin.post(f"/v1/models/{family}/rollback")
+    assert rolled_back.status_code == 200, rolled_back.text
+    assert rolled_back.json() == {"model": family, "stable_version": v1, "canary_version": None, "canary_traffic_pct": 0}
+
+    async def audited():
+        rows = await pool.fetch("SELECT action, tenant_id, user_id, target_id, outcome FROM audit_log"
+                                " WHERE user_id = 'canary-admin' ORDER BY id")
+        return [tuple(r) for r in rows] if len(rows) == 2 else None
+    assert await wait_until(audited) == [("promote_model", "*", "canary-admin", f"{family}/{v2}", "ok"),
+                                         ("rollback_model", "*", "canary-admin", family, "ok")]
+
+
+@pytest.mark.parametrize("role", ["user", "operator"])
+async def test_only_administrators_change_what_serves_a_model(served_models, make_client, role):
+    family = "battery"
+    client = make_client(f"model-{role}", role=role)
+    before = (await client.get("/v1/models")).json()
+    for path, body in ((f"/v1/models/{family}/promote", {"version": served_models[family]}),
+                       (f"/v1/models/{family}/rollback", None)):
+        response = await client.post(path, json=body)
+        assert response.status_code == 403, response.text
+        assert response.json() == {"error": "FORBIDDEN",
+                                   "message": "Only administrators can change the models every tenant is served"}
+    assert (await client.get("/v1/models")).json() == before
+
+
+@pytest.mark.parametrize("path, body, status, error", [
+    ("/v1/models/battery/promote", {"version": 999_999}, 404, "NOT_FOUND"),
+    ("/v1/models/gearbox/promote", {"version": 1}, 404, "NOT_FOUND"),
+    ("/v1/models/gearbox/versions", None, 404, "NOT_FOUND"),
+    ("/v1/models/battery/promote", {"version": 1, "traffic_pct": 0}, 400, "INVALID_REQUEST"),
+    ("/v1/models/battery/promote", {"version": 1, "traffic_pct": 101}, 400, "INVALID_REQUEST"),
+    ("/v1/models/battery/promote", {"traffic_pct": 50}, 400, "INVALID_REQUEST"),
+])
+async def test_model_changes_that_cannot_be_made_are_refused_with_their_reason(
+        served_models, make_client, path, body, status, error):
+    admin = make_client("model-admin", role="admin")
+    response = await (admin.get(path) if body is None else admin.post(path, json=body))
+    assert (response.status_code, response.json()["error"]) == (status, error), response.text
+
+
+async def test_the_stable_version_cannot_also_be_its_canary(served_models, make_client):
+    family = "brakes"
+    admin = make_client("model-admin", role="admin")
+    response = await admin.post(f"/v1/models/{family}/promote",
+                                json={"version": served_models[family], "traffic_pct": 20})
+    assert response.status_code == 409
+    assert response.json() == {"error": "CONFLICT",
+                               "message": f"{family} v{served_models[family]} is already the stable version"}
