@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from logging.handlers import MemoryHandler
 
 SERVE_LOGGER = "ray.serve"  # Serve gives this logger the replica's log-file handlers in every replica
-# A replica's log file is written in batches of up to BUFFERED_RECORDS records, and at least every
-# FLUSH_SECONDS (errors at once: Serve's handler flushes on ERROR). Written one by one, each record
-# cost a rollover check (two stat calls) and a flush (a write call): 6 % of the API replica's CPU
-# under cancel load (py-spy).
-BUFFERED_RECORDS = 500
-FLUSH_SECONDS = 1.0
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -52,14 +43,3 @@ def configure_serve_replica_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [_ToServeLogger()]
     root.setLevel(level)
-    buffered = [h for h in logging.getLogger(SERVE_LOGGER).handlers if isinstance(h, MemoryHandler)]
-    for handler in buffered:
-        handler.capacity = BUFFERED_RECORDS
-    threading.Thread(target=_flush_forever, args=(buffered,), name="fleetray-log-flush", daemon=True).start()
-
-
-def _flush_forever(handlers: list[MemoryHandler]) -> None:
-    while True:
-        time.sleep(FLUSH_SECONDS)
-        for handler in handlers:
-            handler.flush()

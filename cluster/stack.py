@@ -39,9 +39,8 @@ DEMO_BRIDGE = f"{BRIDGE_PREFIX}demo"
 # does not reach handles bound here, which the API's model calls choose themselves: model_client.py).
 # The latter saves a thread hop per request, which matters most for model predictions through
 # the API (`make bench-predict` measures it). That mode also holds
-# replica log records back until 1,000 have gathered, however long that takes; here each is
-# written at once, except in the API replica, which writes its per-request lines in batches at
-# least every second (actors/logs.py).
+# replica log records back until 1,000 have gathered; writing each at once costs a file write
+# (microseconds) and lets an operator see a request's log line while it matters.
 # Direct ingress drains a replica it stops for 30 s by default, for load balancers in front of
 # the cluster to take it out; HAProxy on the same machine updates at once, so that the local
 # stack (an undeploy, a rolling update) does not wait for nothing.
