@@ -122,6 +122,7 @@ class BookingEventConsumer:
         self.bootstrap_servers = bootstrap_servers
         self.applied = 0
         self.duplicates = 0
+        self.transactions = 0  # applied / transactions: the mean batch
         self._pool: asyncpg.Pool | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.gaps = OffsetGapGuard(f"consumer {name}")
@@ -143,6 +144,7 @@ class BookingEventConsumer:
                 await self.effect(conn, fresh)
         self.applied += len(fresh)
         self.duplicates += len(events) - len(fresh)
+        self.transactions += 1
         return len(fresh)
 
     async def _apply_traced(self, events: list[BookingCancelled], carriers: dict[uuid.UUID, dict | None]) -> None:
@@ -232,5 +234,6 @@ class BookingEventConsumerActor(BackgroundLoopActor):
 
     async def stats(self) -> dict[str, Any]:
         return {"applied": self.consumer.applied, "duplicates": self.consumer.duplicates,
+                "transactions": self.consumer.transactions,
                 "refetched": self.consumer.gaps.refetched, "running": self.running,
                 "positions": await self.consumer.positions()}

@@ -73,6 +73,8 @@ class OutboxRelay:
         self.coalesce_seconds = coalesce_seconds
         self.published = 0
         self.dead_lettered = 0
+        self.claims = 0  # claim transactions, and those that found no row (another relay took them)
+        self.empty_claims = 0
         self._wake = asyncio.Event()
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -131,7 +133,9 @@ class OutboxRelay:
             self._pool = await create_pool(self.database_url, min_size=1, max_size=2)
         async with self._pool.acquire() as conn, conn.transaction():
             entries = await outbox.claim_batch(conn, self.table, self.batch_size)
+            self.claims += 1
             if not entries:
+                self.empty_claims += 1
                 return 0
             outcomes = await self._publish(entries)
             done = [e.id for e, err in zip(entries, outcomes) if err is None]
@@ -232,7 +236,7 @@ class OutboxRelayActor(BackgroundLoopActor):
 
     async def stats(self) -> dict[str, Any]:
         return {"published": self.relay.published, "dead_lettered": self.relay.dead_lettered,
-                "running": self.running}
+                "claims": self.relay.claims, "empty_claims": self.relay.empty_claims, "running": self.running}
 
     async def broker_reachable(self) -> bool:
         """True when the relay's producer can fetch cluster metadata right now."""

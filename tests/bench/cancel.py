@@ -2,7 +2,7 @@
 service without actors (tests/bench/plain_cancel.py, on the same PostgreSQL server), side by
 side in one run, under the same closed-loop load; plus commit-to-consumer latency.
 
-    .venv/bin/python -m tests.bench.cancel [--ingress direct|proxy] [--duration 15]
+    .venv/bin/python -m tests.bench.cancel [--ingress direct|proxy] [--duration 15] [--paced-seconds 10]
 
 Prints req/s and p50/p95/p99 for each, the ratios cancel/no-op and cancel/plain, and
 commit-to-consumer p50/p99 both under that saturating load and with cancels paced at
@@ -25,11 +25,12 @@ import numpy as np
 import ray
 
 from actors.consumers import CONSUMER_EFFECTS
-from actors.topology import RAY_NAMESPACE, consumer_name
+from actors.topology import RAY_NAMESPACE, consumer_name, relay_name
 from cluster.broker import free_port, wait_for_port
 from cluster.stack import LocalStack
 from db.embedded import ensure_database
 from db.migrate import apply_migrations
+from db.outbox import BOOKING_OUTBOX
 from db.pool import create_pool
 from serve_apps.auth import issue_token
 from tests.bench.cpu_split import CpuSplit, children_cpu_seconds, format_split
@@ -157,6 +158,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--bookings", type=int, default=60_000)  # for the cancel phase, and as many for the plain one
     parser.add_argument("--paced-rate", type=float, default=50)
+    parser.add_argument("--paced-seconds", type=float, default=10)
     args = parser.parse_args()
 
     settings = bench_settings(default_state_dir() / "bench", serve_ingress=args.ingress)
@@ -171,7 +173,7 @@ async def main() -> None:
         cancel_body = json.dumps({"reason": "change_of_plans", "notes": "bench"})
         base = stack.api_url
         print("warming up ...", flush=True)
-        warm = argparse.Namespace(concurrency=args.concurrency, duration=3)
+        warm = argparse.Namespace(concurrency=args.concurrency, duration=min(3.0, args.duration))
         load(f"{base}/noop", warm)
         print(f"no-op endpoint, {args.concurrency} connections, {args.duration:.0f}s ...", flush=True)
         noop = summary("no-op", load(f"{base}/noop", args))
@@ -179,11 +181,11 @@ async def main() -> None:
         cancel = summary("cancel", load(f"{base}/v1/bookings/{{id}}/cancel", args, method="POST",
                                         body=cancel_body, token=token, ids_file=str(ids_file)))
         used = booking_ids[: cancel["requests"]]
-        print(f"cancel endpoint paced at {args.paced_rate:.0f} req/s for 10s (commit-to-consumer off saturation) ...",
-              flush=True)
+        print(f"cancel endpoint paced at {args.paced_rate:.0f} req/s for {args.paced_seconds:.0f}s "
+              "(commit-to-consumer off saturation) ...", flush=True)
         paced_ids = booking_ids[cancel["requests"]:]
         ids_file.write_text("\n".join(paced_ids))
-        paced_run = argparse.Namespace(concurrency=args.concurrency, duration=10, rate=args.paced_rate)
+        paced_run = argparse.Namespace(concurrency=args.concurrency, duration=args.paced_seconds, rate=args.paced_rate)
         paced = summary(f"cancel@{args.paced_rate:.0f}/s", load(
             f"{base}/v1/bookings/{{id}}/cancel", paced_run, method="POST", body=cancel_body, token=token,
             ids_file=str(ids_file)))
@@ -194,10 +196,15 @@ async def main() -> None:
             ids_file.write_text("\n".join(ids))
             plain = summary("plain", load(f"{url}/v1/bookings/{{id}}/cancel", args, method="POST", body=cancel_body,
                                           token=token, ids_file=str(ids_file)))
-        refetched = {}
+        refetched, batches = {}, {}
         for name in CONSUMER_EFFECTS:
             stats = await ray.get_actor(consumer_name(name, 0), namespace=RAY_NAMESPACE).stats.remote()
             refetched[name] = stats["refetched"]
+            batches[f"consumer {name}"] = f"{stats['applied'] / max(stats['transactions'], 1):.1f} events a transaction"
+        for i in range(settings.outbox_relays):
+            stats = await ray.get_actor(relay_name(BOOKING_OUTBOX, i), namespace=RAY_NAMESPACE).stats.remote()
+            batches[f"relay {i}"] = (f"{stats['published'] / max(stats['claims'] - stats['empty_claims'], 1):.1f} events "
+                                     f"a claim, {stats['empty_claims']} of {stats['claims']} claims found none")
         lags = await commit_to_consumer(stack.pool, used)
         paced_lags = await commit_to_consumer(stack.pool, paced_ids[: paced["requests"]])
     finally:
@@ -217,6 +224,8 @@ async def main() -> None:
           f"{paced['p95']:8.1f} {paced['p99']:8.1f}  {paced['statuses']}")
     print(f"events applied by each consumer, of {len(cancelled)} cancellations: {consumed}; "
           f"holes in fetches read again (actors/offset_gaps.py): {refetched}")
+    for who, figures in batches.items():
+        print(f"batches over the run, {who}: {figures}")
     for label, per_consumer in (("closed loop (saturated)", lags), (f"paced {args.paced_rate:.0f}/s", paced_lags)):
         for consumer, ms in sorted(per_consumer.items()):
             print(f"commit-to-consumer, {label:23} {consumer:20} n={len(ms):5d} "

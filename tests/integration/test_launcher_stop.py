@@ -74,7 +74,7 @@ def test_ctrl_c_leaves_no_process_and_frees_the_ports(tmp_path):
         stack = json.loads((tmp_path / "stack.json").read_text())
         token = subprocess.run([fleetray, "token", "--user", "alice"], env=env, capture_output=True, text=True,
                                check=True).stdout.strip()
-        assert drive_traffic(api_url, token, seconds=10) > 0
+        assert drive_traffic(api_url, token, seconds=3) > 0
         assert started.alive(), "the stack's processes should be visible before the stop"
 
         os.killpg(launcher.pid, signal.SIGINT)

@@ -58,6 +58,16 @@ async def test_relay_publishes_events_with_the_stored_event_id(private_database_
     await relay._pool.close()
 
 
+async def test_relay_counts_its_claims_and_those_that_found_nothing(private_database_url, private_pool, broker):
+    await insert_event(private_pool)
+    relay = OutboxRelay(private_database_url, broker.bootstrap_servers)
+    while await relay.drain_once():
+        pass
+    assert relay.empty_claims == 1 and relay.claims >= 2
+    await relay._reset_producer()
+    await relay._pool.close()
+
+
 async def test_relay_counts_a_failing_message_and_backs_it_off(private_database_url, private_pool, broker):
     event = await insert_event(private_pool, notes="x" * 900)
     relay = OutboxRelay(private_database_url, broker.bootstrap_servers, max_request_size=600)
@@ -119,6 +129,7 @@ async def test_consumer_applies_each_event_once_even_when_redelivered(private_da
         consumer._pool = await create_pool(private_database_url, min_size=1, max_size=1)
         assert await consumer.apply([event]) == 1
         assert await consumer.apply([event]) == 0
+        assert (consumer.applied, consumer.duplicates, consumer.transactions) == (1, 1, 2)
         await consumer._pool.close()
     notes = await private_pool.fetch("SELECT recipient_type, recipient_id FROM notifications WHERE event_id = $1", event.event_id)
     assert sorted((n["recipient_type"], n["recipient_id"]) for n in notes) == [("property_owner", "room-9"), ("user", "alice")]
