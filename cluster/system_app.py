@@ -191,13 +191,19 @@ class SystemController:
         return created
 
     async def _keep_up_forever(self) -> None:
-        """Re-create what is gone for good and refresh the outbox gauges, every few seconds."""
+        """Re-create what is gone for good (actors, and topics a broker lost or made with too few
+        partitions: broker.ensure_topics says why that loses records) and refresh the outbox
+        gauges, every few seconds."""
         while True:
             await asyncio.sleep(KEEP_UP_SECONDS)
             try:
                 await update_outbox_gauges(self.pool)
             except Exception:  # the database is down: the gauges keep their last values
                 log.warning("reading the outboxes' gauges failed", exc_info=True)
+            try:
+                await ensure_topics(self.args.kafka_bootstrap_servers, TOPICS, timeout=KEEP_UP_SECONDS)
+            except Exception:  # the broker is down: the relays and consumers wait for it too
+                log.warning("checking the topics failed", exc_info=True)
             if self.scale is None:
                 continue
             try:

@@ -1,7 +1,8 @@
 """The system application on the real stack (cluster/system_app.py): the controller scales shards,
 relays and consumers while cancellations and telemetry flow, with nothing lost or applied twice,
 no entity live on two shards and every vehicle's live state carried along; it creates again an
-actor that was removed for good; it reports the topology for `fleetray status`."""
+actor that was removed for good, and a topic left with too few partitions; it reports the topology
+for `fleetray status`."""
 
 import asyncio
 from contextlib import asynccontextmanager
@@ -9,12 +10,13 @@ from datetime import datetime, timezone
 
 import pytest
 import ray
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from ray import serve
 
 from actors.consumers import CONSUMER_EFFECTS
 from actors.topology import CONSUMER_MARK, RELAY_MARK, actor, actor_names, consumer_name
 from cluster.system_app import CONTROLLER, KEEP_UP_SECONDS, SYSTEM_APP, TOPIC_PARTITIONS
-from db.outbox import BOOKING_OUTBOX, VEHICLE_ALERT_OUTBOX
+from db.outbox import BOOKING_EVENTS_TOPIC, BOOKING_OUTBOX, VEHICLE_ALERT_OUTBOX
 from tests.helpers import (
     assert_each_consumer_applied_once, create_booking, event_ids_of, live_on_shards, wait_until, watch_for_doubles,
 )
@@ -199,3 +201,21 @@ async def test_status_reports_the_topology(stack):
     assert set(status["other"]) == {"delivery-audit", "fleet-alert-feed", "maintenance-sweep"}
     assert BOOKING_OUTBOX.name in {o["table"] for o in status["outboxes"].values()}
     assert VEHICLE_ALERT_OUTBOX.name in {o["table"] for o in status["outboxes"].values()}
+
+
+@pytest.mark.runs_last
+async def test_a_topic_left_with_too_few_partitions_gets_them_all_again(stack, broker):
+    """As after a broker lost its data and a consumer asked for the topic first: the broker made
+    it with its own default of partitions, fewer than the producers know."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics([BOOKING_EVENTS_TOPIC])
+        await admin.create_topics([NewTopic(BOOKING_EVENTS_TOPIC, 4, 1)])
+
+        async def all_partitions() -> bool:
+            [described] = await admin.describe_topics([BOOKING_EVENTS_TOPIC])
+            return len(described["partitions"]) == TOPIC_PARTITIONS
+        await wait_until(all_partitions, timeout=6 * KEEP_UP_SECONDS)
+    finally:
+        await admin.close()
