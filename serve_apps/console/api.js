@@ -4,7 +4,10 @@
 
 const TOKEN_KEY = "fleetray.token";
 const NOTICE_KEY = "fleetray.signin-notice";
+// Reconnecting waits the server's `retry:` (else 1 s), doubled after each failed attempt up to
+// 30 s, so that many tabs do not all come back at once to a server that is struggling.
 const RECONNECT_MS = 1000;
+const MAX_RECONNECT_MS = 30_000;
 const DATA_CACHE_PREFIX = "fleetray-data:"; // the service worker's copies of API answers (sw.js)
 const LONGEST_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once for longer delays
 
@@ -109,6 +112,8 @@ export async function api(path, { method = "GET", body, signal, headers: extra }
 // what it shows.
 export function stream(path, { onEvent, onStatus = () => {}, signal }) {
   let lastEventId = null;
+  let retryMs = RECONNECT_MS; // the server's `retry:` once it sent one
+  let failures = 0; // attempts in a row that were refused or failed to connect
   const run = async () => {
     while (!signal.aborted) {
       try {
@@ -126,6 +131,7 @@ export function stream(path, { onEvent, onStatus = () => {}, signal }) {
           if (response.status < 500) return;
         } else {
           onStatus("live");
+          failures = 0;
           await readEvents(response.body, (e) => {
             if (e.id) lastEventId = e.id;
             try {
@@ -133,25 +139,30 @@ export function stream(path, { onEvent, onStatus = () => {}, signal }) {
             } catch (error) { // a view that cannot show one event must not reconnect for it forever
               console.error("event not shown", e, error);
             }
-          });
+          }, (ms) => { retryMs = ms; });
         }
       } catch (error) {
         if (signal.aborted) return;
       }
       onStatus("reconnecting");
-      await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+      const wait = Math.min(MAX_RECONNECT_MS, retryMs * 2 ** failures) * (0.8 + 0.4 * Math.random());
+      failures += 1;
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   };
   run();
 }
 
-async function readEvents(body, deliver) {
+// Lines may end in CRLF, LF or a lone CR (the SSE format allows all three); a CR that ends a chunk
+// is held back until the next shows whether an LF follows it, or the stream ends.
+async function readEvents(body, deliver, setRetry) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) return;
-    buffer = (buffer + value).replace(/\r\n/g, "\n");
+    buffer += done ? "" : value;
+    const held = !done && buffer.endsWith("\r") ? "\r" : "";
+    buffer = (held ? buffer.slice(0, -1) : buffer).replace(/\r\n?/g, "\n") + held;
     let end;
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const block = buffer.slice(0, end);
@@ -166,6 +177,7 @@ async function readEvents(body, deliver) {
         if (field === "event") event.event = text;
         else if (field === "data") event.data.push(text);
         else if (field === "id") event.id = text;
+        else if (field === "retry" && /^\d+$/.test(text)) setRetry(Number(text));
       }
       if (!event.data.length) continue;
       let data;
@@ -176,5 +188,6 @@ async function readEvents(body, deliver) {
       }
       deliver({ ...event, data });
     }
+    if (done) return;
   }
 }

@@ -5,8 +5,10 @@ AAA rules on every view in light and dark. Screenshots of each view go to .fleet
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -206,6 +208,36 @@ async def test_an_offline_reload_shows_the_shell_the_last_data_and_the_banner(br
     await page.reload()
     await expect(page.get_by_text("You are offline.")).to_be_visible()
     await expect(page.get_by_role("link", name="demo-1 (Demo car 1)")).to_be_visible()
+    await page.context.close()
+
+
+async def test_a_refused_stream_is_asked_again_less_and_less_often(browser, stack, auth_config):
+    page = await open_console(browser, stack, demo_token(auth_config), "#/bookings")  # no stream open
+    attempts: list[float] = []
+
+    async def refuse(route):
+        attempts.append(time.monotonic())
+        await route.fulfill(status=503, json={"error": "UNAVAILABLE", "message": "down for the test"})
+    await page.route("**/v1/fleet/stream", refuse)
+    await page.evaluate("location.hash = '#/alerts'")
+    await page.wait_for_timeout(6500)
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    # 1 s, 2 s, 4 s (each within 20 %): four attempts at most where a fixed second would make seven
+    assert 3 <= len(attempts) <= 4 and gaps[1] > 1.3 * gaps[0], gaps
+    await page.context.close()
+
+
+async def test_stream_events_with_bare_carriage_returns_are_read(browser, stack, auth_config):
+    """The SSE format allows CR, LF or CRLF line endings; fleetray sends LF, a proxy may not."""
+    page = await open_console(browser, stack, demo_token(auth_config), "#/bookings")
+    alert = {"type": "alert", "event_type": "VehicleAlertRaised", "severity": "warning", "vehicle_id": "demo-cr",
+             "key": "cr_test", "message": "Raised over a CR stream", "occurred_at": "2030-01-01T00:00:00+00:00"}
+    body = f": subscribed\r\rretry: 60000\rid: 1\revent: alert\rdata: {json.dumps(alert)}\r\r"
+    await page.route("**/v1/fleet/stream", lambda route: route.fulfill(
+        status=200, headers={"content-type": "text/event-stream"}, body=body))
+    await page.evaluate("location.hash = '#/alerts'")
+    table = page.get_by_role("table", name=re.compile("^Open alerts"))
+    await expect(table.get_by_role("row", name=re.compile("demo-cr"))).to_contain_text("Raised over a CR stream")
     await page.context.close()
 
 
