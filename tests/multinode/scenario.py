@@ -144,7 +144,7 @@ async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
         for vehicle_id in VEHICLES:
             await load.client.send("POST", "/v1/vehicles", {"vehicle_id": vehicle_id, "name": vehicle_id}, 201)
         running = asyncio.ensure_future(load.run())
-        await asyncio.sleep(5)
+        await asyncio.sleep(3)
         timeline(f"steady load: {len(load.cancelled)} cancellations, {len(load.readings)} readings so far")
 
         done = asyncio.Event()
@@ -154,7 +154,7 @@ async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
             names = sorted(n for n in actor_names(lambda n: n.startswith("vehicle-shard-")))
             report.setdefault("vehicle_shards_after_scale", []).append(len(names))
             timeline(f"scaled vehicle shards to {shards}: {names}")
-            await asyncio.sleep(3)
+            await asyncio.sleep(2)
         done.set()
         report["entities_seen_on_two_shards"] = await doubles
 
@@ -163,7 +163,7 @@ async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
             booking_relays = sorted(n for n in actor_names(lambda n: "-relay-" in n) if n.startswith("booking"))
             report.setdefault("relays_after_scale", []).append(len(booking_relays))
             timeline(f"scaled relays to {relays}: {booking_relays}")
-            await asyncio.sleep(5)
+            await asyncio.sleep(3)
 
         report["nodes_exporting_readings"] = await nodes_exporting("vehicle_readings_total", at_least=2)
         timeline(f"{report['nodes_exporting_readings']} nodes' metrics agents export stored readings")
@@ -185,7 +185,7 @@ async def scenario(database_url: str, timeline: Timeline) -> dict[str, Any]:
         timeline(f"Ray declared the node dead after {report['node_declared_dead_seconds']} s; "
                  f"whole again after {report['whole_again_seconds']} s")
         report["failed_answers_after_kill"] = sum(load.client.failures.values()) - failures_before
-        await asyncio.sleep(5)
+        await asyncio.sleep(3)
 
         load.stop.set()
         await running
