@@ -9,7 +9,6 @@ crash redelivers rather than loses.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from typing import Any
@@ -109,7 +108,7 @@ def decode(record: ConsumerRecord) -> BookingCancelled | None:
     headers = dict(record.headers or ())
     if headers.get("event_type") != b"BookingCancelled":
         return None
-    return BookingCancelled.model_validate(json.loads(record.value))
+    return BookingCancelled.model_validate_json(record.value)  # malformed: a ValidationError, a ValueError
 
 
 class BookingEventConsumer:
