@@ -4,7 +4,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed-stamp
 PY    := $(VENV)/bin/python
 
-.PHONY: run test bench-cancel bench-telemetry bench-predict bench-search bench-console load-test soak clean
+.PHONY: run test system-packages bench-cancel bench-telemetry bench-predict bench-search bench-console load-test soak clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,13 +20,17 @@ run: $(STAMP)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian's chromium runs the console's browser tests (Playwright drives it; no browser download).
-test: $(STAMP)
+# On a fresh machine the venv and these packages install at the same time.
+test:
+	@$(MAKE) --no-print-directory --jobs=2 $(STAMP) system-packages
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pytest
+
+system-packages:
 	@command -v promtool >/dev/null && command -v chromium >/dev/null || { \
 	  echo "installing promtool and chromium (Debian's prometheus and chromium packages)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
 	    prometheus chromium >/dev/null; }
-	$(VENV)/bin/lint-imports
-	$(VENV)/bin/pytest
 
 bench-cancel: $(STAMP)
 	$(PY) -m tests.bench.cancel
