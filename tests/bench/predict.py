@@ -265,7 +265,7 @@ def results_dir(arg: Path | None) -> Path:
     return (arg or default_state_dir() / "bench").resolve()
 
 
-async def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10, help="measured seconds per endpoint and batch size")
     parser.add_argument("--concurrency", type=int, default=8, help="closed-loop connections")
@@ -276,9 +276,29 @@ async def main() -> None:
     parser.add_argument("--state-dir", type=Path,
                         help="the stack's state (database, broker, model registry); default: a temporary one")
     parser.add_argument("--results-dir", type=Path, help="default: .fleetray/bench/")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.batch_sizes = sorted(set(args.batch_sizes))
+    return args
 
+
+def report(measured: dict, args: argparse.Namespace, settings: StackSettings, out_dir: Path) -> None:
+    """Print the table and the targets; write predict.json and predict.png to out_dir."""
+    results = measured["results"]
+    print_table(results, args, measured["devices"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "stack": {"serve_ingress": settings.serve_ingress, "demo_fleet": settings.demo_fleet},
+               "concurrency": args.concurrency, "seconds": args.seconds, "batch_sizes": args.batch_sizes,
+               "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+               "versions": measured["versions"], "devices": measured["devices"],
+               "targets": targets(results), "results": results}
+    (out_dir / "predict.json").write_text(json.dumps(figures, indent=2, default=float))
+    print(f"figures: {out_dir / 'predict.json'}")
+    plot(results, args, measured["devices"], out_dir / "predict.png")
+
+
+async def main() -> None:
+    args = parse_args()
     out_dir = results_dir(args.results_dir)
     state_dir = (args.state_dir or Path(tempfile.mkdtemp(prefix="fleetray-bench-predict-"))).resolve()
     configured = StackSettings()
@@ -294,19 +314,7 @@ async def main() -> None:
         await stack.stop()
         if args.state_dir is None:
             shutil.rmtree(state_dir, ignore_errors=True)
-
-    results = measured["results"]
-    print_table(results, args, measured["devices"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "stack": {"serve_ingress": settings.serve_ingress, "demo_fleet": 0},
-              "concurrency": args.concurrency, "seconds": args.seconds, "batch_sizes": args.batch_sizes,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-              "versions": measured["versions"], "devices": measured["devices"],
-              "targets": targets(results), "results": results}
-    (out_dir / "predict.json").write_text(json.dumps(report, indent=2, default=float))
-    print(f"figures: {out_dir / 'predict.json'}")
-    plot(results, args, measured["devices"], out_dir / "predict.png")
+    report(measured, args, settings, out_dir)
 
 
 if __name__ == "__main__":
