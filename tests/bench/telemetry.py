@@ -3,7 +3,7 @@
 reading's capture by the bridge to its arrival at SSE clients, all in one run on one stack.
 
     .venv/bin/python -m tests.bench.telemetry [--vehicles 1000 10000] [--rate 100000]
-                                                   [--duration 15] [--clients 100]
+                                                   [--duration 15] [--warmup 3] [--clients 100]
 
 The synthetic bridge offers --rate readings/s through the same batcher and shard routing as
 adapter readers. Accepted = acknowledged by the vehicle actors (they acknowledge after the
@@ -98,8 +98,8 @@ async def phase(stack: LocalStack, args, count: int, rate: float, max_backlog: i
     bridge = SyntheticBridgeActor.options(namespace=RAY_NAMESPACE).remote(TENANT, ids, rate, max_backlog)
     await bridge.start.remote()
     print(f"  {count} vehicles, offering {rate:,.0f}/s{' while the path keeps up' if max_backlog else ''}"
-          f"{f', {args.clients} SSE clients' if with_clients else ''}: warming up 3 s ...", flush=True)
-    await asyncio.sleep(3)
+          f"{f', {args.clients} SSE clients' if with_clients else ''}: warming up {args.warmup:.0f} s ...", flush=True)
+    await asyncio.sleep(args.warmup)
     ready.set()
     rows0 = await pool.fetchval("SELECT count(*) FROM telemetry WHERE tenant_id = $1", TENANT)
     s0, t0 = await bridge.stats.remote(), time.monotonic()
@@ -188,6 +188,7 @@ async def main() -> None:
     parser.add_argument("--max-backlog", type=int, default=10_000,
                         help="the bridge generates only while fewer readings wait (0: offer --rate regardless)")
     parser.add_argument("--duration", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=3, help="seconds the bridge feeds before each phase is measured")
     parser.add_argument("--clients", type=int, default=100, help="SSE clients in the latency phases")
     parser.add_argument("--paced-rate", type=float, default=5000,
                         help="readings/s of the latency phase off saturation (1,000 vehicles)")

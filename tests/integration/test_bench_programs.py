@@ -21,7 +21,7 @@ BENCHMARKS = {
     "cancel": (["--duration", "1", "--concurrency", "4", "--bookings", "300", "--paced-rate", "10",
                 "--paced-seconds", "1"],
                      ["ratio cancel/no-op", "ratio cancel/plain", "events applied by each consumer", "commit-to-consumer"]),
-    "telemetry": (["--vehicles", "50", "--duration", "5", "--clients", "2", "--rate", "2000",
+    "telemetry": (["--vehicles", "50", "--duration", "5", "--warmup", "1", "--clients", "2", "--rate", "2000",
                          "--paced-rate", "500"],
                         ["accepted/s", "CPU by process role", "capture -> SSE client"]),
 }
