@@ -19,6 +19,12 @@ export class ApiError extends Error {
   }
 }
 
+// A refusal in words: the view's lead for the API's error code (`leads`), then the API's message.
+export function explained(error, leads) {
+  const lead = error instanceof ApiError ? leads[error.code] : null;
+  return lead ? `${lead}. ${error.message}` : error.message;
+}
+
 function claimsOf(token) {
   const part = token.split(".")[1];
   if (!part) throw new Error("that is not a JSON Web Token");

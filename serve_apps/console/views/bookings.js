@@ -1,11 +1,11 @@
 // Bookings: the caller's bookings, newest first; a booking not yet cancelled can be cancelled
 // with a reason. The API's ADR-023 errors are shown in words beside the booking.
-import { ApiError, api } from "../api.js";
+import { api, explained } from "../api.js";
 import { errorMessage, h, heading, when } from "../dom.js";
 
 const REASONS = [["change_of_plans", "Change of plans"], ["double_booking", "Double booking"],
   ["found_alternative", "Found an alternative"], ["no_longer_needed", "No longer needed"], ["other", "Other"]];
-const EXPLAINED = {
+const LEADS = {
   INVALID_STATUS: "This booking cannot be cancelled in its current state",
   FORBIDDEN: "Cancelling is not allowed here",
   FEATURE_DISABLED: "Cancellation is switched off for your account",
@@ -13,11 +13,6 @@ const EXPLAINED = {
   CONFLICT: "Someone changed this booking at the same moment; reload and try again",
   RATE_LIMITED: "Too many requests; wait a moment and try again",
 };
-
-export function explain(error) {
-  const lead = error instanceof ApiError ? EXPLAINED[error.code] : null;
-  return lead ? `${lead}. ${error.message}` : error.message;
-}
 
 function cancelForm(booking, onCancelled) {
   const id = booking.booking_id;
@@ -32,7 +27,7 @@ function cancelForm(booking, onCancelled) {
       const done = await api(`/v1/bookings/${id}/cancel`, { method: "POST", body: { reason: reason.value, notes: notes.value || null } });
       onCancelled(done);
     } catch (error) {
-      outcome.replaceChildren(h("p", { class: "message error", role: "alert" }, explain(error)));
+      outcome.replaceChildren(h("p", { class: "message error", role: "alert" }, explained(error, LEADS)));
       button.disabled = false;
     }
   } },

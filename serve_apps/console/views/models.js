@@ -1,19 +1,14 @@
 // Models: which version serves each failure model, and the canary's share of traffic.
 // Administrators also see each model's registered versions with their quality on unseen data,
 // and promote a version (to all traffic or as a canary) or roll back from here.
-import { ApiError, api, session } from "../api.js";
+import { api, explained, session } from "../api.js";
 import { announce, errorMessage, h, heading, when } from "../dom.js";
 
-const EXPLAINED = {
+const LEADS = {
   CONFLICT: "The registry refused the change",
   NOT_FOUND: "That version is not registered",
   FORBIDDEN: "Only administrators can change what serves a model",
 };
-
-function explain(error) {
-  const lead = error instanceof ApiError ? EXPLAINED[error.code] : null;
-  return lead ? `${lead}: ${error.message}` : error.message;
-}
 
 function servingText(m) {
   if (m.stable_version === null) return "nothing promoted yet";
@@ -55,7 +50,7 @@ function changeForm(model, versions, changed) {
       announce(message);
       changed(message);
     } catch (error) {
-      outcome.replaceChildren(h("p", { class: "message error", role: "alert" }, explain(error)));
+      outcome.replaceChildren(h("p", { class: "message error", role: "alert" }, explained(error, LEADS)));
       button.disabled = false;
     }
   }
