@@ -23,7 +23,7 @@ from actors.background import BackgroundLoopActor
 from actors.offset_gaps import OffsetGapGuard, log_ends
 from actors.tracing import carrier_of_headers, start_span_in, start_tracing
 from db.events import BookingCancelled
-from db.outbox import BOOKING_EVENTS_TOPIC
+from db.outbox import BOOKING_EVENTS_TOPIC, TOPIC_METADATA_MAX_AGE_MS
 from db.pool import create_pool
 from db.processed_events import record_applied
 
@@ -168,7 +168,8 @@ class BookingEventConsumer:
         consumer = AIOKafkaConsumer(
             BOOKING_EVENTS_TOPIC, bootstrap_servers=self.bootstrap_servers,
             group_id=group_id(self.name), enable_auto_commit=False,
-            auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+            auto_offset_reset="earliest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            metadata_max_age_ms=TOPIC_METADATA_MAX_AGE_MS)
         await consumer.start()
         self._consumer = consumer
         self.gaps.follow(consumer)

@@ -26,7 +26,7 @@ from actors.background import BackgroundLoopActor
 from actors.event_ring import RingRead, RingRegistry
 from actors.offset_gaps import OffsetGapGuard, log_ends
 from db.errors import DATABASE_UNAVAILABLE
-from db.outbox import VEHICLE_ALERTS_TOPIC
+from db.outbox import TOPIC_METADATA_MAX_AGE_MS, VEHICLE_ALERTS_TOPIC
 from db.pool import create_pool
 from db.processed_events import record_applied
 
@@ -53,7 +53,8 @@ class FleetAlertFeedActor(BackgroundLoopActor):
         while True:
             consumer = AIOKafkaConsumer(
                 VEHICLE_ALERTS_TOPIC, bootstrap_servers=self.bootstrap_servers, group_id=None,
-                enable_auto_commit=False, auto_offset_reset="latest", fetch_max_wait_ms=50)
+                enable_auto_commit=False, auto_offset_reset="latest", fetch_max_wait_ms=50,
+                metadata_max_age_ms=TOPIC_METADATA_MAX_AGE_MS)
             try:
                 if self._pool is None:
                     self._pool = await create_pool(self.database_url, min_size=1, max_size=2)

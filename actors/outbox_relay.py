@@ -85,7 +85,7 @@ class OutboxRelay:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=1,
                 request_timeout_ms=int(self.publish_timeout * 1000),
-                max_request_size=self.max_request_size)
+                max_request_size=self.max_request_size, metadata_max_age_ms=outbox.TOPIC_METADATA_MAX_AGE_MS)
             try:
                 await producer.start()
             except BaseException:

@@ -13,6 +13,11 @@ import asyncpg
 
 BOOKING_EVENTS_TOPIC = "booking-events"
 VEHICLE_ALERTS_TOPIC = "vehicle-alerts"
+# How soon a client of these topics sees partitions added to them (by the system controller,
+# after a broker lost a topic and remade it with too few, or by an operator): a consumer holds
+# no partition it has not seen, so its group would never read what is published there.
+# aiokafka's default is 5 minutes.
+TOPIC_METADATA_MAX_AGE_MS = 5_000
 MAX_PUBLISH_ATTEMPTS = 5
 
 

@@ -1,8 +1,8 @@
 """The system application on the real stack (cluster/system_app.py): the controller scales shards,
 relays and consumers while cancellations and telemetry flow, with nothing lost or applied twice,
 no entity live on two shards and every vehicle's live state carried along; it creates again an
-actor that was removed for good, and a topic left with too few partitions; it reports the topology
-for `fleetray status`."""
+actor that was removed for good, and a topic a broker remade with too few partitions; it reports
+the topology for `fleetray status`."""
 
 import asyncio
 from contextlib import asynccontextmanager
@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 import ray
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from ray import serve
 
 from actors.consumers import CONSUMER_EFFECTS
@@ -18,7 +18,8 @@ from actors.topology import CONSUMER_MARK, RELAY_MARK, actor, actor_names, consu
 from cluster.system_app import CONTROLLER, KEEP_UP_SECONDS, SYSTEM_APP, TOPIC_PARTITIONS
 from db.outbox import BOOKING_EVENTS_TOPIC, BOOKING_OUTBOX, VEHICLE_ALERT_OUTBOX
 from tests.helpers import (
-    assert_each_consumer_applied_once, create_booking, event_ids_of, live_on_shards, wait_until, watch_for_doubles,
+    assert_each_consumer_applied_once, create_booking, event_ids_of, live_on_shards, restart_consumers,
+    wait_until, watch_for_doubles,
 )
 
 pytestmark = pytest.mark.integration
@@ -66,14 +67,15 @@ async def cancelling_steadily(client):
         cancelled.extend(await load)
 
 
+async def each_partition_held_once(group: str) -> bool:
+    held = [p for name in members(group) for p in (await actor(name).stats.remote())["positions"]]
+    return sorted(held) == list(range(TOPIC_PARTITIONS))
+
+
 async def group_settled(count: int):
     """Every group has `count` members which together hold each partition once."""
     for group in CONSUMER_EFFECTS:
-        names = members(group)
-        if len(names) != count:
-            return False
-        held = [p for name in names for p in (await actor(name).stats.remote())["positions"]]
-        if sorted(held) != list(range(TOPIC_PARTITIONS)):
+        if len(members(group)) != count or not await each_partition_held_once(group):
             return False
     return True
 
@@ -204,18 +206,33 @@ async def test_status_reports_the_topology(stack):
 
 
 @pytest.mark.runs_last
-async def test_a_topic_left_with_too_few_partitions_gets_them_all_again(stack, broker):
-    """As after a broker lost its data and a consumer asked for the topic first: the broker made
-    it with its own default of partitions, fewer than the producers know."""
+async def test_a_topic_the_broker_remade_with_too_few_partitions_gets_them_all_again(stack, broker):
+    """The embedded broker restarts without its data, and the consumers, restarted meanwhile,
+    ask for their topic first: the broker makes it with its own default of partitions, fewer
+    than the producers know. The controller gives the topic its partitions back, and each
+    consumer group reads every one of them."""
+    broker.stop()
+    try:
+        names = restart_consumers()
+
+        async def consumers_back() -> bool:  # and asking the broker every second
+            try:
+                return all([(await actor(name).stats.remote())["running"] for name in names])
+            except ray.exceptions.ActorUnavailableError:  # still restarting
+                return False
+        await wait_until(consumers_back, timeout=30)
+    finally:
+        broker.start()
     admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
     await admin.start()
     try:
-        await admin.delete_topics([BOOKING_EVENTS_TOPIC])
-        await admin.create_topics([NewTopic(BOOKING_EVENTS_TOPIC, 4, 1)])
-
         async def all_partitions() -> bool:
             [described] = await admin.describe_topics([BOOKING_EVENTS_TOPIC])
             return len(described["partitions"]) == TOPIC_PARTITIONS
         await wait_until(all_partitions, timeout=6 * KEEP_UP_SECONDS)
     finally:
         await admin.close()
+
+    async def every_group_holds_each_partition() -> bool:
+        return all([await each_partition_held_once(group) for group in CONSUMER_EFFECTS])
+    await wait_until(every_group_holds_each_partition, timeout=6 * KEEP_UP_SECONDS)
