@@ -1,6 +1,7 @@
 """db/search.py on a real PostgreSQL with pg_trgm, and GET /v1/search on the running stack:
-vehicles found by id, name or VIN and by the codes they have open, typos tolerated, facets
-counted over everything found, filters narrowing the list, other tenants never seen."""
+vehicles found by name (typos tolerated), by part of their id or VIN, and by the codes they
+have open (typos in descriptions tolerated), facets counted over everything found, filters
+narrowing the list, other tenants never seen."""
 
 from datetime import datetime, timezone
 
@@ -54,6 +55,16 @@ async def test_a_vehicle_is_found_by_its_name_with_a_typo(private_pool, fleet):
 async def test_a_vehicle_is_found_by_part_of_its_vin(private_pool, fleet):
     tenant, _ = fleet
     assert ids(await found(private_pool, tenant, "1FTBW3XM"), tenant) == ["van-1"]
+
+
+async def test_a_vehicle_is_found_by_part_of_its_id(private_pool, fleet):
+    tenant, _ = fleet
+    assert ids(await found(private_pool, tenant, "CAR-9"), tenant) == ["car-9"]
+
+
+async def test_wildcards_in_the_text_are_taken_literally(private_pool, fleet):
+    tenant, _ = fleet
+    assert (await found(private_pool, tenant, "%")).vehicles_found == 0
 
 
 async def test_a_code_prefix_finds_the_code_its_description_and_the_vehicles_with_it_open(private_pool, fleet):
