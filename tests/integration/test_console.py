@@ -48,9 +48,11 @@ async def demo_code(stack):
 
 
 async def open_console(browser: Browser, stack, token: str, route: str = "#/fleet",
-                       color_scheme: str = "light") -> Page:
+                       color_scheme: str = "light", service_workers: str = "allow") -> Page:
+    """service_workers="block" for a test that routes the page's requests: Playwright does not
+    see a request the console's service worker was offered, even one it lets through."""
     context = await browser.new_context(base_url=stack.api_url, color_scheme=color_scheme,
-                                        viewport={"width": 1280, "height": 900})
+                                        viewport={"width": 1280, "height": 900}, service_workers=service_workers)
     page = await context.new_page()
     await page.goto(f"/#token={token}")
     await expect(page.get_by_role("heading", level=1, name="Fleet")).to_be_visible()
@@ -212,7 +214,8 @@ async def test_an_offline_reload_shows_the_shell_the_last_data_and_the_banner(br
 
 
 async def test_a_refused_stream_is_asked_again_less_and_less_often(browser, stack, auth_config):
-    page = await open_console(browser, stack, demo_token(auth_config), "#/bookings")  # no stream open
+    page = await open_console(browser, stack, demo_token(auth_config), "#/bookings",  # no stream open
+                              service_workers="block")
     attempts: list[float] = []
 
     async def refuse(route):
@@ -229,7 +232,7 @@ async def test_a_refused_stream_is_asked_again_less_and_less_often(browser, stac
 
 async def test_stream_events_with_bare_carriage_returns_are_read(browser, stack, auth_config):
     """The SSE format allows CR, LF or CRLF line endings; fleetray sends LF, a proxy may not."""
-    page = await open_console(browser, stack, demo_token(auth_config), "#/bookings")
+    page = await open_console(browser, stack, demo_token(auth_config), "#/bookings", service_workers="block")
     alert = {"type": "alert", "event_type": "VehicleAlertRaised", "severity": "warning", "vehicle_id": "demo-cr",
              "key": "cr_test", "message": "Raised over a CR stream", "occurred_at": "2030-01-01T00:00:00+00:00"}
     body = f": subscribed\r\rretry: 60000\rid: 1\revent: alert\rdata: {json.dumps(alert)}\r\r"
