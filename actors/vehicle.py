@@ -339,6 +339,7 @@ class VehicleEntity(TenantEntity):
             "alerts": [a.to_dict() for a in self.monitor.open_alerts.values()],
             "health_score": self.monitor.health_score(len(self.dtcs)),
             "driver_score": self.monitor.driver_score,
+            "failure_risk": self.monitor.failure_risk,
             "harsh_events": {kind: self.monitor.harsh_events[kind] for kind in HARSH_PENALTY},
         }
 

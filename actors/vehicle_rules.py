@@ -62,6 +62,9 @@ class VehicleMonitor:
     open_alerts: dict[str, Alert] = field(default_factory=dict)
     harsh_events: Counter = field(default_factory=Counter)
     engine_started_at: datetime | None = None  # the latest start seen since activation
+    # The engine model's latest probability that the engine fails soon (the one failure
+    # probability the models give: battery and brakes predict health and wear); None until one.
+    failure_risk: float | None = None
     _overrev_since: datetime | None = None
     _engine_running: bool | None = None  # unknown until the first RPM reading
     _last_speed: tuple[float, datetime] | None = None
@@ -136,7 +139,7 @@ class VehicleMonitor:
         for family, p in predictions.items():
             out, label = p["outputs"], f"{family} model v{p['version']}"
             if family == "engine":
-                value = out["fails_soon"]
+                value = self.failure_risk = out["fails_soon"]
                 due = value >= p["thresholds"]["fails_soon"]
                 severity, message = "critical", f"Engine failure likely within 14 days (p={value:.2f}, {label})"
             elif family == "battery":

@@ -21,7 +21,8 @@ from serve_apps.vehicle_schemas import (DtcEntry, PadChangeRequest, RegisterVehi
 
 router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], responses=ERROR_RESPONSES)
 
-LIST_FIELDS = ("vehicle_id", "name", "connection", "last_seen", "health_score", "driver_score", "alerts")
+LIST_FIELDS = ("vehicle_id", "name", "connection", "last_seen", "health_score", "driver_score", "failure_risk",
+               "alerts")
 
 
 async def own_vehicle(conn, vehicle_id: str, tenant_id: str) -> dict[str, Any]:
@@ -70,7 +71,8 @@ async def tenant_vehicles(svc: Services, tenant_id: str) -> list[dict[str, Any]]
 
 @router.get("")
 async def list_vehicles(request: Request, svc: Services = Depends(services)) -> list[dict[str, Any]]:
-    """The tenant's vehicles with their live connection, health, driver score and open alerts."""
+    """The tenant's vehicles with their live connection, health, driver score, engine failure
+    risk (the latest prediction's, by the maintenance sweep or a caller) and open alerts."""
     views = await tenant_vehicles(svc, principal_of(request).tenant_id)
     return [{**{k: view[k] for k in LIST_FIELDS}, "open_alerts": len(view["alerts"])} for view in views]
 

@@ -126,6 +126,11 @@ async def test_the_engine_prediction_is_the_trained_models_on_the_same_trips(ris
     assert engine["version"] == served_models["engine"] and engine["thresholds"]["fails_soon"] == threshold
 
 
+async def test_the_fleet_list_shows_the_latest_engine_failure_risk(risky):
+    listed = {v["vehicle_id"]: v for v in (await risky.client.get("/v1/vehicles")).json()}
+    assert listed[risky.vehicle_id]["failure_risk"] == risky.body["predictions"]["engine"]["outputs"]["fails_soon"]
+
+
 async def test_each_earlier_engine_window_is_that_days_running_trip(risky):
     windows = risky.body["predictions"]["engine"]["earlier_windows"]
     assert [w["days_before"] for w in windows] == list(range(1, ENGINE_HISTORY_DAYS))

@@ -72,6 +72,17 @@ def test_predictions_past_a_threshold_raise_a_maintenance_alert_once_and_clear_b
     assert [(c.change, c.alert.key) for c in cleared] == [("cleared", "maintenance:engine")]
 
 
+def test_the_engine_predictions_probability_is_the_failure_risk_until_the_next():
+    m = VehicleMonitor()
+    assert m.failure_risk is None
+    m.observe_predictions({"engine": prediction(fails_soon=0.35), "brakes": prediction(wear_pct=20.0)}, at(0))
+    assert m.failure_risk == 0.35
+    m.observe_predictions({"brakes": prediction(wear_pct=21.0)}, at(1))
+    assert m.failure_risk == 0.35
+    m.observe_predictions({"engine": prediction(fails_soon=0.1)}, at(2))
+    assert m.failure_risk == 0.1
+
+
 def test_battery_and_brake_predictions_use_the_rules_thresholds():
     m = VehicleMonitor()
     changes = m.observe_predictions({"battery": prediction(soh=0.9, rul_days=12.0),

@@ -9,15 +9,6 @@ const COLUMNS = [
   ["health_score", "Health"], ["open_alerts", "Open alerts"], ["driver_score", "Driver score"],
   ["failure_risk", "Engine failure risk"],
 ];
-const MAX_RISK_LOOKUPS = 50; // one prediction request per vehicle: only for a fleet this small
-
-// The engine model's probability that the engine fails soon (the one failure probability the
-// models give: battery and brakes predict health and wear), or null while it has none.
-export function engineRisk(predictions) {
-  const p = predictions?.engine?.outputs?.fails_soon;
-  return typeof p === "number" ? p : null;
-}
-
 export function fleetView(main, _params, signal) {
   const state = { vehicles: [], sort: "vehicle_id", descending: false, filter: "", connection: "" };
   const status = h("p", { class: "live-status", role: "status" }, "Connecting to the live alert feed…");
@@ -65,13 +56,8 @@ export function fleetView(main, _params, signal) {
 
   // The vehicles as they are now; again when the alert stream starts afresh (alerts were missed).
   const load = () => api("/v1/vehicles", { signal }).then((vehicles) => {
-    state.vehicles = vehicles.map((v) => ({ ...v, open_alerts: v.open_alerts ?? 0, failure_risk: null }));
+    state.vehicles = vehicles.map((v) => ({ ...v, open_alerts: v.open_alerts ?? 0 }));
     draw();
-    for (const v of state.vehicles.slice(0, MAX_RISK_LOOKUPS)) {
-      api(`/v1/vehicles/${encodeURIComponent(v.vehicle_id)}/predictions`, { signal })
-        .then((p) => { v.failure_risk = engineRisk(p.predictions); draw(); })
-        .catch(() => {});
-    }
   }).catch((error) => { if (!signal.aborted) main.append(errorMessage(error)); });
   load();
   followAlertFeed({ signal, status, reload: load, onAlert: (alert, raised) => {
