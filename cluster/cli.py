@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from cluster.change_audit import audited_change, change_records
 from cluster.settings import StackSettings
 from ml.datasets import FAMILIES, SIZES
+from serve_apps.roles import OPERATOR, ROLES, USER
 
 if TYPE_CHECKING:
     import asyncpg
@@ -347,13 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="print a JWT the running stack accepts")
     token.add_argument("--user", required=True)
     token.add_argument("--tenant", default="default")
-    token.add_argument("--role", choices=["user", "operator", "admin"], default="user")
+    token.add_argument("--role", choices=ROLES, default=USER)
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
 
     console = sub.add_parser("console", help="print (and open where it can) a signed-in link to the fleet console")
     console.add_argument("--user", default="console-user")
     console.add_argument("--tenant", default="default")
-    console.add_argument("--role", choices=["user", "operator", "admin"], default="operator")
+    console.add_argument("--role", choices=ROLES, default=OPERATOR)
     console.add_argument("--ttl", type=int, default=3600, help="the link's lifetime in seconds")
 
     flag = sub.add_parser("flag", help="show or set a feature flag's rollout percentage")

@@ -49,7 +49,7 @@ def audited(action: str, target_type: str, target_param: str | None = None, *, s
             who = principal_of(request)
             svc.audit.record(AuditRecord(
                 occurred_at=datetime.now(timezone.utc), action=action,
-                tenant_id=EVERY_TENANT if shared and who.role == "admin" else who.tenant_id,
+                tenant_id=EVERY_TENANT if shared and who.is_admin else who.tenant_id,
                 user_id=who.user_id, ip_address=request.client.host if request.client else None,
                 target_type=target_type, target_id=entry.target_id, outcome=outcome,
                 request_id=request.state.request_id))

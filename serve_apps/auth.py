@@ -12,11 +12,8 @@ import jwt
 from pydantic import BaseModel
 
 from serve_apps.errors import ApiError
+from serve_apps.roles import ADMIN, OPERATOR_ROLES, ROLES, USER
 
-# An operator runs one tenant's fleet; an administrator is also an operator of its own tenant
-# and changes what every tenant shares (the models served).
-ROLES: tuple[str, ...] = ("user", "operator", "admin")
-OPERATOR_ROLES = frozenset({"operator", "admin"})
 DEFAULT_TENANT = "default"
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 MAX_SUBJECT_LENGTH = 256
@@ -50,6 +47,14 @@ class Principal:
     tenant_id: str
     role: str
 
+    @property
+    def is_operator(self) -> bool:
+        return self.role in OPERATOR_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
 
 def principal_of(request) -> Principal:
     """The caller, as RequestContextMiddleware authenticated it."""
@@ -59,7 +64,7 @@ def principal_of(request) -> Principal:
 def operator_of(request, action: str) -> Principal:
     """The caller, who must be an operator: FORBIDDEN "Only operators can <action>" otherwise."""
     who = principal_of(request)
-    if who.role not in OPERATOR_ROLES:
+    if not who.is_operator:
         raise ApiError("FORBIDDEN", f"Only operators can {action}")
     return who
 
@@ -68,7 +73,7 @@ def admin_of(request, action: str) -> Principal:
     """The caller, who must be an administrator: FORBIDDEN "Only administrators can <action>"
     otherwise."""
     who = principal_of(request)
-    if who.role != "admin":
+    if not who.is_admin:
         raise ApiError("FORBIDDEN", f"Only administrators can {action}")
     return who
 
@@ -117,7 +122,7 @@ class TokenVerifier:
             refusal = next((text for kind, text in REFUSAL_OF_ERROR if isinstance(exc, kind)), "invalid token")
             raise InvalidToken(refusal) from exc
         principal = Principal(_subject(claims.get("sub")), _tenant(claims.get("tenant")),
-                              _role(claims.get("role", "user")))
+                              _role(claims.get("role", USER)))
         return principal, float(claims["exp"])
 
 
@@ -142,7 +147,7 @@ def _role(role: Any) -> str:
 
 
 def issue_token(auth: AuthConfig, user_id: str, tenant_id: str = DEFAULT_TENANT,
-                role: str = "user", ttl_seconds: int = 24 * 3600) -> str:
+                role: str = USER, ttl_seconds: int = 24 * 3600) -> str:
     """Sign a local HS256 token the running stack accepts (identity providers sign RS256 ones)."""
     if auth.algorithm != "HS256" or not auth.secret:
         raise ValueError("tokens can only be issued locally in HS256 mode")

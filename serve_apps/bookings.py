@@ -18,7 +18,7 @@ from db.errors import DomainError
 from db.flags import BOOKING_CANCELLATION_FLAG
 from serve_apps import metrics
 from serve_apps.audited import AuditEntry, audited
-from serve_apps.auth import OPERATOR_ROLES, Principal, operator_of, principal_of
+from serve_apps.auth import Principal, operator_of, principal_of
 from serve_apps.errors import ERROR_RESPONSES, ApiError
 from serve_apps.schemas import (
     BookingResponse, CancelBookingRequest, CancellationResponse, CreateBookingRequest,
@@ -71,7 +71,7 @@ async def get_booking(booking_id: uuid.UUID, request: Request,
                       svc: Services = Depends(services)) -> BookingResponse:
     who = principal_of(request)
     return BookingResponse.from_row(await svc.bookings.get(
-        booking_id, tenant_id=who.tenant_id, user_id=who.user_id, operator=who.role in OPERATOR_ROLES))
+        booking_id, tenant_id=who.tenant_id, user_id=who.user_id, operator=who.is_operator))
 
 
 @router.post("/{booking_id}/complete", response_model=BookingResponse)
