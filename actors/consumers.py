@@ -80,6 +80,15 @@ async def rewind_truncated_partitions(consumer: AIOKafkaConsumer) -> None:
             await consumer.seek_to_beginning(tp)
 
 
+class PartitionsChanged(Exception):
+    """The topic has another number of partitions than when the consumer joined its group."""
+
+
+def partition_count(consumer: AIOKafkaConsumer) -> int:
+    """How many partitions booking-events has, as the consumer's metadata last said."""
+    return len(consumer.partitions_for_topic(BOOKING_EVENTS_TOPIC) or ())
+
+
 def group_id(name: str) -> str:
     """The Kafka consumer group of the consumer named `name` (all its members share it)."""
     return f"fleetray-{name}"
@@ -175,9 +184,19 @@ class BookingEventConsumer:
         self.gaps.follow(consumer)
         loop = asyncio.get_running_loop()
         next_check = loop.time() + TRUNCATION_CHECK_SECONDS
+        joined_with = 0  # partitions of the topic when this consumer first held some
         try:
             while True:
                 batches = await self.gaps.getmany(timeout_ms=500, max_records=500)
+                # A topic given more partitions (the system controller remakes one a broker
+                # created with too few) must be read in full. Kafka's group leader would assign
+                # them after its next metadata refresh; the embedded broker answers that rejoin
+                # with the old assignment, so the consumer leaves the group and joins afresh.
+                if consumer.assignment():
+                    joined_with = joined_with or partition_count(consumer)
+                    if partition_count(consumer) != joined_with:
+                        raise PartitionsChanged(f"{BOOKING_EVENTS_TOPIC} has {partition_count(consumer)} partitions, "
+                                                f"not {joined_with}: joining the group again")
                 if not batches and loop.time() >= next_check:
                     await rewind_truncated_partitions(consumer)
                     next_check = loop.time() + TRUNCATION_CHECK_SECONDS
