@@ -141,6 +141,17 @@ async def test_a_flag_set_with_the_cli_is_recorded_for_every_tenant(database_url
     assert record["user_id"] == f"{getpass.getuser()}@{socket.gethostname()}"
 
 
+async def test_an_administrators_change_to_every_tenant_reaches_operators_without_its_address(make_client, operator):
+    admin = make_client("audit-admin", tenant=unique("platform"), role="admin")
+    model = unique("no-such-model")
+    assert (await admin.post(f"/v1/models/{model}/rollback")).status_code == 404
+    [seen] = await records_once_written(operator, 1, action="rollback_model", target_id=model)
+    assert (seen["tenant_id"], seen["user_id"], seen["outcome"], seen["ip_address"]) == (
+        "*", "audit-admin", "NOT_FOUND", None)
+    [own] = await records_once_written(admin, 1, action="rollback_model", target_id=model)
+    assert own["ip_address"] == "127.0.0.1"
+
+
 async def test_attaching_and_removing_a_bridge_with_the_cli_is_recorded(database_url, make_client, adapter,
                                                                         tmp_path, tenant):
     stem, vehicle_id = unique("audited"), unique("car")
