@@ -150,6 +150,9 @@ async def test_search_for_p03_finds_the_demo_code_with_its_description(browser, 
         return await page.get_by_text("Cylinder 1 Misfire Detected").count() > 0
     assert await wait_until(found, timeout=60, interval=2), "the adapter's code reaches the search"
     await expect(page.get_by_role("link", name="demo-1 (Demo car 1)")).to_be_visible()
+    await page.get_by_role("link", name=re.compile("^P0301: 1 vehicle")).click()  # the code's facet narrows the list
+    await expect(page.get_by_role("link", name=re.compile("^Remove filter P0301"))).to_be_visible()
+    await expect(page.get_by_role("link", name="demo-1 (Demo car 1)")).to_be_visible()
     await page.context.close()
 
 

@@ -25,7 +25,7 @@ export function searchView(main, [query], signal) {
         }))));
     results.replaceChildren(
       h("p", { role: "status" }, `Found ${plural(found.vehicles_found, "vehicle")} and ${plural(found.trouble_codes.length, "trouble code")}.`),
-      facetGroups.length ? [h("h2", {}, "Filters"), h("div", { class: "facets" }, facetGroups)] : null,
+      ...(facetGroups.length ? [h("h2", {}, "Filters"), h("div", { class: "facets" }, facetGroups)] : []),
       h("h2", {}, "Vehicles"),
       found.vehicles.length ? h("ul", {}, found.vehicles.map((v) => h("li", {},
         h("a", { href: `#/vehicle/${encodeURIComponent(v.vehicle_id)}` }, `${v.vehicle_id}${v.name ? ` (${v.name})` : ""}`),
