@@ -193,9 +193,10 @@ class BookingEventConsumer:
                 # them after its next metadata refresh; the embedded broker answers that rejoin
                 # with the old assignment, so the consumer leaves the group and joins afresh.
                 if consumer.assignment():
-                    joined_with = joined_with or partition_count(consumer)
-                    if partition_count(consumer) != joined_with:
-                        raise PartitionsChanged(f"{BOOKING_EVENTS_TOPIC} has {partition_count(consumer)} partitions, "
+                    partitions = partition_count(consumer)
+                    joined_with = joined_with or partitions
+                    if partitions != joined_with:
+                        raise PartitionsChanged(f"{BOOKING_EVENTS_TOPIC} has {partitions} partitions, "
                                                 f"not {joined_with}: joining the group again")
                 if not batches and loop.time() >= next_check:
                     await rewind_truncated_partitions(consumer)
