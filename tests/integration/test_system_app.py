@@ -72,6 +72,14 @@ async def each_partition_held_once(group: str) -> bool:
     return sorted(held) == list(range(TOPIC_PARTITIONS))
 
 
+async def loop_running(name: str) -> bool:
+    """Whether the actor `name` runs its loop; False while it is gone or being brought back."""
+    try:
+        return (await actor(name).loop_state.remote())["running"]
+    except (ValueError, ray.exceptions.RayActorError):
+        return False
+
+
 async def group_settled(count: int):
     """Every group has `count` members which together hold each partition once."""
     for group in CONSUMER_EFFECTS:
@@ -174,13 +182,7 @@ async def test_scaling_consumers_beyond_the_partitions_is_refused(stack):
 async def test_an_actor_removed_for_good_is_created_again(stack):
     name = consumer_name("property-management", 0)
     ray.kill(actor(name), no_restart=True)  # Ray will not restart it: the controller must
-
-    async def running_again():
-        try:
-            return (await actor(name).loop_state.remote())["running"]
-        except (ValueError, ray.exceptions.RayActorError):
-            return False
-    await wait_until(running_again, timeout=KEEP_UP_SECONDS * 4, interval=0.5)
+    await wait_until(lambda: loop_running(name), timeout=KEEP_UP_SECONDS * 4, interval=0.5)
     await wait_until(lambda: group_settled(1), timeout=60, interval=0.5)
 
 
@@ -216,10 +218,7 @@ async def test_a_topic_the_broker_remade_with_too_few_partitions_gets_them_all_a
         names = restart_consumers()
 
         async def consumers_back() -> bool:  # and asking the broker every second
-            try:
-                return all([(await actor(name).stats.remote())["running"] for name in names])
-            except ray.exceptions.ActorUnavailableError:  # still restarting
-                return False
+            return all([await loop_running(name) for name in names])
         await wait_until(consumers_back, timeout=30)
     finally:
         broker.start()
