@@ -67,7 +67,7 @@ async def plain_service(stack_database_url: str, secret: str, bookings: int):
         await pool.close()
     port = free_port()
     service = subprocess.Popen([sys.executable, "-m", "tests.bench.plain_cancel", "--database-url", database_url,
-                                "--port", str(port), "--secret", secret])
+                                "--port", str(port), f"--secret={secret}"])  # a secret may begin with "-"
     try:
         await asyncio.to_thread(wait_for_port, "127.0.0.1", port, 30)
         yield f"http://127.0.0.1:{port}", booking_ids
